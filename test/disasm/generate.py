@@ -24,7 +24,12 @@ only if
   * the first instruction did not consume any filler byte, and
   * the text is identical when the same batch file is disassembled with
     --adjust-vma=0x1235 (i.e. the text does not depend on the address, which
-    rules out jump/call targets).
+    rules out jump/call targets),
+  * the text does not contain "(bad)" (objdump may have read bytes beyond the
+    ones it reports as consumed, e.g. VEX/EVEX/XOP attempts on C4/C5/62/8F,
+    and at the end of a file it then prints ".byte 0x.." instead), and
+  * for systematic cases (shorter than 16 bytes) the first instruction used
+    all of the case bytes.
 Otherwise the case is disassembled again on its own (file = the case bytes,
 address 0) and that result is recorded.  So jump targets are always relative
 to the start of the case, and a lone prefix is shown as objdump shows it at the
@@ -713,7 +718,8 @@ def disassemble(cases, syntax, tmpdir, tag):
     for i, (c, off) in enumerate(zip(cases, offs)):
         a = ra.get(off)
         b = rb.get(off + SHIFT_VMA)
-        if a is None or b is None or a[0] > len(c) or a[1] != b[1] or a[0] != b[0]:
+        if (a is None or b is None or a[0] > len(c) or a[1] != b[1] or a[0] != b[0]
+                or "(bad)" in a[1] or (a[0] < len(c) and len(c) < 16)):
             redo.append(i)
         else:
             results[i] = (a[0], a[1])

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Rebuild the native reference generator and regenerate every vector file in
+# test/cpu/vectors/.  Output is deterministic (fixed seeds); set
+# SOURCE_DATE_EPOCH to also pin the "generated" date in the headers.
+# Usage: bash test/cpu/native/generate.sh [group-filter]   (e.g. "arith,shift")
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=$(cd "$here/.." && pwd)/vectors
+build=$(mktemp -d)
+trap 'rm -rf "$build"' EXIT
+
+CFLAGS="-O1 -g0 -Wall -fno-pie -no-pie -static -fno-stack-protector"
+gcc $CFLAGS -I"$here" -o "$build/gen" "$here"/harness.S "$here"/core.c "$here"/gen_*.c
+
+mkdir -p "$out"
+if [ $# -eq 0 ]; then rm -f "$out"/*.jsonl "$out"/*.jsonl.gz "$out"/MANIFEST.json; fi
+echo "generating into $out" >&2
+"$build/gen" "$out" "$@"
+for f in "$out"/*.jsonl; do
+    [ -e "$f" ] || continue
+    gzip -n -9 -f "$f"
+done
+echo >&2
+ls -l "$out" >&2
+du -ch "$out"/*.gz | tail -1 >&2
