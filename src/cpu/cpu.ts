@@ -64,9 +64,14 @@ export class CPU {
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
   // from book/cpu-loop.md:111
-  // from book/cpu-loop.md:133 <<the CPU's other state>>
+  // from book/cpu-loop.md:134 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
+  /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
+  cr0 = 0;
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
   exceptionVector = -1;
   /** The error code of the last exception, or -1 if it has none. */
   exceptionErrorCode = -1;
@@ -77,7 +82,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:173 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:179 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: (Insn[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -105,7 +110,7 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:153 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:159 <<start in a flat 32-bit state>>
     this.segLimit.fill(0xffffffff);
     this.flags = FLAGS_ALWAYS_ONE | IF;
   // from book/cpu-loop.md:122
@@ -370,7 +375,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:188 <<CPU methods>>
+  // from book/cpu-loop.md:194 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -393,7 +398,7 @@ export class CPU {
     this.codePages[physicalPage] = 0;
     if (this.fetchPhysicalPage === physicalPage) this.fetchLinearPage = -1;
   }
-  // from book/cpu-loop.md:223 <<CPU methods>>
+  // from book/cpu-loop.md:229 <<CPU methods>>
   private fetchInstruction(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const linearPage = linear >>> 12;
@@ -428,18 +433,18 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:275 <<CPU methods>>
+  // from book/cpu-loop.md:281 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
-    let executed = 0;
+    const limit = this.instructions + budget;
     try {
-      while (executed < budget) {
+      while (this.instructions < limit) {
         this.instructionStart = this.eip;
         const insn = this.fetchInstruction();
         this.eip = (this.eip + insn.length) | 0;
         insn.exec(this, insn);
-        executed++;
+        this.instructions++;
         if (this.stopReason !== STOP_BUDGET) break;
       }
     } catch (error) {
@@ -447,10 +452,9 @@ export class CPU {
       this.eip = this.instructionStart;
       this.stopReason = STOP_EXCEPTION;
     }
-    this.instructions += executed;
     return this.stopReason;
   }
-  // from book/cpu-loop.md:307 <<CPU methods>>
+  // from book/cpu-loop.md:316 <<CPU methods>>
   /** Software interrupts (int n, int3, into) stop the run with eip after the instruction. */
   softwareInterrupt(vector: number): void {
     this.exceptionVector = vector;
@@ -590,6 +594,14 @@ export class CPU {
   /** sti: sets IF (the protected-mode part adds the one-instruction delay). */
   enableInterrupts(): void {
     this.flags |= IF;
+  }
+  // from book/cpu-runner.md:85 <<CPU methods>>
+  /** Sets CPL, switching to that privilege's TLB tables. */
+  setPrivilege(cpl: number): void {
+    this.cpl = cpl;
+    this.tlbRead = cpl === 3 ? this.tlbReadUser : this.tlbReadSupervisor;
+    this.tlbWrite = cpl === 3 ? this.tlbWriteUser : this.tlbWriteSupervisor;
+    this.fetchLinearPage = -1;
   }
 // from book/cpu-loop.md:125
 }
