@@ -8,9 +8,11 @@ import {
   AC, AF, CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, ID, IF, IOPL, NT, OF, PF, SF, SS, TF, ZF,
 } from "./registers.ts";
 import { decE, incE, sizeMask } from "./arithmetic.ts";
+import { callFarIndirect, jmpFarIndirect } from "./segments.ts";
 import { BOUND_RANGE, BREAKPOINT, GENERAL_PROTECTION, INVALID_OPCODE, OVERFLOW } from "./faults.ts";
 import { STOP_HALT } from "./stop.ts";
-// from book/cpu-control.md:52
+import { CR4_TSD } from "./paging.ts";
+// from book/cpu-control.md:54
 function pushReg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.readReg(insn.opcode & 7, insn.size), insn.size);
 }
@@ -37,7 +39,7 @@ function popRm(cpu: CPU, insn: Insn): void {
     throw fault;
   }
 }
-// from book/cpu-control.md:87
+// from book/cpu-control.md:89
 function pushSeg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.segSelector[insn.op], insn.size);
 }
@@ -47,7 +49,7 @@ function popSeg(cpu: CPU, insn: Insn): void {
   cpu.loadSegment(insn.op, selector);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size);
 }
-// from book/cpu-control.md:102
+// from book/cpu-control.md:104
 function pusha(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const sp = cpu.regs[ESP] & cpu.stackMask;
@@ -62,7 +64,7 @@ function popa(cpu: CPU, insn: Insn): void {
   for (const n of [7, 6, 5, 3, 2, 1, 0]) cpu.writeReg(n, size, values[7 - n]);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + 8 * size);
 }
-// from book/cpu-control.md:129
+// from book/cpu-control.md:131
 function pushf(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.eflags() & 0xfcffff & sizeMask(insn.size), insn.size);
 }
@@ -80,7 +82,7 @@ function popf(cpu: CPU, insn: Insn): void {
   const value = cpu.pop(insn.size);
   cpu.setEflags(value, writableFlags(cpu) & sizeMask(insn.size));
 }
-// from book/cpu-control.md:163
+// from book/cpu-control.md:165
 function enter(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const frameSize = insn.imm & 0xffff;
@@ -112,7 +114,7 @@ function leave(cpu: CPU, insn: Insn): void {
   cpu.setStackPointer(bp + insn.size);
   cpu.writeReg(EBP, insn.size, value);
 }
-// from book/cpu-control.md:217
+// from book/cpu-control.md:216
 function target(cpu: CPU, insn: Insn, destination: number): number {
   return insn.size === 2 ? destination & 0xffff : destination | 0;
 }
@@ -146,7 +148,7 @@ function ret(cpu: CPU, insn: Insn): void {
   cpu.jumpTo(destination);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size + (insn.opcode === 0xc2 ? insn.imm : 0));
 }
-// from book/cpu-control.md:265
+// from book/cpu-control.md:264
 function loop(cpu: CPU, insn: Insn): void {
   let count: number;
   if (insn.addr16) {
@@ -166,7 +168,7 @@ function jcxz(cpu: CPU, insn: Insn): void {
   const count = insn.addr16 ? cpu.regs16[ECX << 1] : cpu.regs[ECX];
   if (count === 0) cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
-// from book/cpu-control.md:295
+// from book/cpu-control.md:294
 function intN(cpu: CPU, insn: Insn): void {
   cpu.softwareInterrupt(insn.imm & 0xff);
 }
@@ -191,7 +193,7 @@ function bound(cpu: CPU, insn: Insn): void {
   const high = extend(cpu.readMemory(highAddress, size));
   if (index < low || index > high) throw cpu.fault(BOUND_RANGE);
 }
-// from book/cpu-control.md:334
+// from book/cpu-control.md:333
 function flagOperation(cpu: CPU, insn: Insn): void {
   switch (insn.opcode) {
     case 0xf5: cpu.setEflags(cpu.carry() ^ 1, CF); break; // cmc
@@ -211,8 +213,9 @@ function interruptFlag(cpu: CPU, insn: Insn): void {
 function hlt(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
   cpu.stopReason = STOP_HALT;
+  cpu.attention = 1;
 }
-// from book/cpu-control.md:378
+// from book/cpu-control.md:374
 /** CPUID leaf 1 EDX bits. */
 export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_CX8 = 1 << 8, CPUID_CMOV = 1 << 15;
 export const CPUID_SIGNATURE = (6 << 8) | (1 << 4) | 9; // family 6, model 1, stepping 9
@@ -231,22 +234,22 @@ function cpuid(cpu: CPU): void {
   cpu.regs[ECX] = 0;
   cpu.regs[EDX] = cpu.cpuidFeatures;
 }
-// from book/cpu-control.md:411
+// from book/cpu-control.md:407
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-control.md:420 <<check whether rdtsc is allowed>>
-  // CR4.TSD (rdtsc for ring 0 only) arrives with the protected-mode part.
-  // from book/cpu-control.md:413
+  // from book/cpu-paging.md:411 <<check whether rdtsc is allowed>>
+  if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
+  // from book/cpu-control.md:409
   const count = cpu.timestamp();
   cpu.regs[EAX] = Number(BigInt.asIntN(32, count));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, count >> 32n));
 }
-// from book/cpu-control.md:438
+// from book/cpu-control.md:431
 function invalid(cpu: CPU): void {
   throw cpu.fault(INVALID_OPCODE);
 }
 
 function nopRm(): void {}
-// from book/cpu-control.md:448
+// from book/cpu-control.md:441
 const oneByte: Record<number, OpcodeEntry> = {
   0x06: op("push", "ES", pushSeg, { op: 0, size: "v" }),
   0x07: op("pop", "ES", popSeg, { op: 0, size: "v" }),
@@ -285,7 +288,7 @@ const oneByte: Record<number, OpcodeEntry> = {
   0xfb: op("sti", "", interruptFlag),
   0xfc: op("cld", "", flagOperation),
   0xfd: op("std", "", flagOperation),
-  0xff: group([incE, decE, op("call", "Ev", callRm), undefined, op("jmp", "Ev", jmpRm), undefined, op("push", "Ev", pushRm), undefined]),
+  0xff: group([incE, decE, op("call", "Ev", callRm), callFarIndirect, op("jmp", "Ev", jmpRm), jmpFarIndirect, op("push", "Ev", pushRm), undefined]),
 };
 for (let r = 0; r < 8; r++) {
   oneByte[0x50 + r] = op("push", "Zv", pushReg);

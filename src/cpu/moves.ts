@@ -137,7 +137,7 @@ function xlat(cpu: CPU, insn: Insn): void {
   const offset = insn.addr16 ? (base + cpu.regs8[0]) & 0xffff : (base + cpu.regs8[0]) | 0;
   cpu.regs8[0] = cpu.read8(cpu.linear(insn.seg, offset, 1, false));
 }
-// from book/cpu-moves.md:239
+// from book/cpu-moves.md:238
 function movRmSeg(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5) throw cpu.fault(INVALID_OPCODE);
   const selector = cpu.segSelector[insn.reg];
@@ -149,7 +149,7 @@ function movSegRm(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5 || insn.reg === 1) throw cpu.fault(INVALID_OPCODE);
   cpu.loadSegment(insn.reg, cpu.readE16(insn));
 }
-// from book/cpu-moves.md:268
+// from book/cpu-moves.md:262
 const oneByte: Record<number, OpcodeEntry> = {
   0x86: op("xchg", "Eb,Gb", xchgRmReg, { lockable: true }),
   0x87: op("xchg", "Ev,Gv", xchgRmReg, { lockable: true }),

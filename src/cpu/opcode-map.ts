@@ -6,10 +6,16 @@ import type { OpcodeEntry, OpcodeFragment } from "./opcodes.ts";
 import { arithmeticOpcodes } from "./arithmetic.ts";
 // from book/cpu-muldiv.md:211 <<import every family's opcodes>>
 import { multiplyOpcodes } from "./muldiv.ts";
-// from book/cpu-moves.md:315 <<import every family's opcodes>>
+// from book/cpu-moves.md:309 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
-// from book/cpu-control.md:514 <<import every family's opcodes>>
+// from book/cpu-control.md:507 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
+// from book/cpu-segments.md:592 <<import every family's opcodes>>
+import { segmentOpcodes } from "./segments.ts";
+// from book/cpu-interrupts.md:402 <<import every family's opcodes>>
+import { interruptOpcodes } from "./interrupts.ts";
+// from book/cpu-paging.md:459 <<import every family's opcodes>>
+import { systemOpcodes } from "./system.ts";
 // from book/cpu-decoder.md:104
 
 /** The one-byte and 0F two-byte opcode maps, merged from every family. */
@@ -36,10 +42,16 @@ for (const fragment of [
   arithmeticOpcodes,
   // from book/cpu-muldiv.md:215 <<every family's opcode fragment>>
   multiplyOpcodes,
-  // from book/cpu-moves.md:319 <<every family's opcode fragment>>
+  // from book/cpu-moves.md:313 <<every family's opcode fragment>>
   moveOpcodes,
-  // from book/cpu-control.md:518 <<every family's opcode fragment>>
+  // from book/cpu-control.md:511 <<every family's opcode fragment>>
   controlOpcodes,
+  // from book/cpu-segments.md:596 <<every family's opcode fragment>>
+  segmentOpcodes,
+  // from book/cpu-interrupts.md:406 <<every family's opcode fragment>>
+  interruptOpcodes,
+  // from book/cpu-paging.md:463 <<every family's opcode fragment>>
+  systemOpcodes,
 // from book/cpu-decoder.md:126
 ]) {
   merge(fragment);

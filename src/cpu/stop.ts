@@ -6,3 +6,5 @@ export const STOP_BUDGET = 0; // executed as many instructions as asked
 export const STOP_EXCEPTION = 1; // an exception: cpu.exceptionVector and cpu.exceptionErrorCode
 export const STOP_INTERRUPT = 2; // int n / int3 / into: cpu.exceptionVector, eip past the instruction
 export const STOP_HALT = 3; // hlt
+export const STOP_SHUTDOWN = 4; // a triple fault: cpu.stopMessage says what happened
+export const STOP_UNSUPPORTED = 5; // something we do not implement: cpu.stopMessage says what

@@ -3,7 +3,7 @@
 // from book/cpu-runner.md:24
 import { CPU } from "./cpu.ts";
 import { PhysicalMemory } from "./memory.ts";
-import { CS, DS, EAX, EBX, ECX, EDX, ES, ESP, FS, GS, SS } from "./registers.ts";
+import { EAX, EBX, ECX, EDX, ESP, FS, GS } from "./registers.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT } from "./stop.ts";
 import { exceptionNames } from "./faults.ts";
 
@@ -40,16 +40,15 @@ export function loadUserProgram(elf: Uint8Array): UserProgram {
   // from book/cpu-runner.md:71 <<enter user mode>>
   const entry = view.getUint32(24, true);
   cpu.setPrivilege(3);
-  cpu.segSelector[CS] = 0x73;
-  for (const seg of [DS, ES, SS]) cpu.segSelector[seg] = 0x7b;
-  cpu.segSelector[FS] = 0;
-  cpu.segSelector[GS] = 0;
+  cpu.setFlatSegments(0x73, 0x7b, 3);
+  cpu.setSegmentCache(FS, 0, 0, 0, 0);
+  cpu.setSegmentCache(GS, 0, 0, 0, 0);
   cpu.regs[ESP] = ramSize - 16;
   cpu.eip = entry;
   // from book/cpu-runner.md:61
   return { cpu, entry: cpu.eip };
 }
-// from book/cpu-runner.md:103
+// from book/cpu-runner.md:102
 const SYS_EXIT = 1;
 const SYS_WRITE = 4;
 const ENOSYS = 38;
@@ -87,7 +86,7 @@ export function runUserProgram(
     return { death: `${what} at eip 0x${(cpu.eip >>> 0).toString(16)}`, instructions: cpu.instructions - start };
   }
 }
-// from book/cpu-runner.md:147
+// from book/cpu-runner.md:146
 const EFAULT = 14;
 
 function systemWrite(cpu: CPU, write: (fd: number, bytes: Uint8Array) => void): number {
