@@ -4,12 +4,15 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArguments, shortUsage, usageText, type Command, type DeviceRequest } from "./src/launcher/arguments.ts";
+import {
+  parseArguments, shortUsage, usageText, type BareCommand, type Command, type DeviceRequest,
+} from "./src/launcher/arguments.ts";
+import { makeBareMachine, runBareMachine } from "./src/launcher/bare.ts";
 import { hex, LaunchError } from "./src/launcher/launch-error.ts";
 import { DEVICE_TYPE, layOutGuest, type DeviceRequirements } from "./src/launcher/layout.ts";
 import { stackToBook } from "./src/literate/bookmap.ts";
 
-// from lguest.ts.md:942 <<read a file the person named>>
+// from lguest.ts.md:945 <<read a file the person named>>
 function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
   try {
     if (statSync(path).isDirectory()) throw new LaunchError(`${what} ${path} is a directory, not a file`);
@@ -21,9 +24,9 @@ function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
     throw new LaunchError(`${what} ${path} ${why}`);
   }
 }
-// from lguest.ts.md:916
+// from lguest.ts.md:919
 
-// from lguest.ts.md:959 <<run the launcher>>
+// from lguest.ts.md:962 <<run the launcher>>
 export function main(argv: string[]): number {
   try {
     const command = parseArguments(argv);
@@ -39,9 +42,7 @@ export function main(argv: string[]): number {
 
 function launch(command: Exclude<Command, { mode: "help" }>): number {
   const log = command.verbose ? (line: string) => console.log(line) : () => {};
-  if (command.mode === "bare") {
-    throw new LaunchError("--bare is not built yet: it comes with the CPU's protected mode");
-  }
+  if (command.mode === "bare") return runBare(command);
   const devices: DeviceRequirements[] = [
     ...command.devices.map(deviceRequirements),
     { type: DEVICE_TYPE.console, features: 0, pages: 0, description: "console" },
@@ -67,7 +68,19 @@ function launch(command: Exclude<Command, { mode: "help" }>): number {
     `${command.kernel} loaded, but running guests is not built yet: the CPU and the Host come next`,
   );
 }
-// from lguest.ts.md:1008 <<run the launcher>>
+// from lguest.ts.md:1012 <<run the launcher>>
+function runBare(command: BareCommand): number {
+  const kernel = readNamedFile(command.kernel, "kernel");
+  const machine = makeBareMachine(kernel, command.kernel, command.memoryBytes, (bytes) => process.stdout.write(bytes));
+  if (command.clock === "real") {
+    const started = process.hrtime.bigint();
+    machine.cpu.timestamp = () => process.hrtime.bigint() - started;
+  }
+  runBareMachine(machine);
+  if (machine.ending) console.error(`lguest: ${machine.ending}`);
+  return machine.exitStatus ?? 1;
+}
+// from lguest.ts.md:1029 <<run the launcher>>
 function deviceRequirements(request: DeviceRequest): DeviceRequirements {
   switch (request.kind) {
     case "block":
@@ -81,9 +94,9 @@ function deviceRequirements(request: DeviceRequest): DeviceRequirements {
       };
   }
 }
-// from lguest.ts.md:918
+// from lguest.ts.md:921
 
-// from lguest.ts.md:1029 <<report what went wrong>>
+// from lguest.ts.md:1050 <<report what went wrong>>
 function reportFailure(error: unknown): number {
   if (error instanceof LaunchError) {
     console.error(`lguest: ${error.message}`);
@@ -101,9 +114,9 @@ function reportFailure(error: unknown): number {
   }
   return 1;
 }
-// from lguest.ts.md:920
+// from lguest.ts.md:923
 
-// from lguest.ts.md:930 <<run main when started as a program>>
+// from lguest.ts.md:933 <<run main when started as a program>>
 const thisFile = fileURLToPath(import.meta.url);
 const script = process.argv[1] ?? "";
 if (thisFile === script || thisFile === `${script}.ts`) {
