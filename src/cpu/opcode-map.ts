@@ -10,6 +10,8 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
+// from book/cpu-strings.md:648 <<import every family's opcodes>>
+import { stringOpcodes } from "./strings.ts";
 // from book/cpu-decoder.md:104
 
 /** The one-byte and 0F two-byte opcode maps, merged from every family. */
@@ -40,6 +42,8 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
+  // from book/cpu-strings.md:652 <<every family's opcode fragment>>
+  stringOpcodes,
 // from book/cpu-decoder.md:126
 ]) {
   merge(fragment);
