@@ -10,7 +10,7 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
-// from book/cpu-strings.md:648 <<import every family's opcodes>>
+// from book/cpu-strings.md:650 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-decoder.md:104
 
@@ -42,7 +42,7 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
-  // from book/cpu-strings.md:652 <<every family's opcode fragment>>
+  // from book/cpu-strings.md:654 <<every family's opcode fragment>>
   stringOpcodes,
 // from book/cpu-decoder.md:126
 ]) {

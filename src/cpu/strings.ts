@@ -57,7 +57,7 @@ function storeOne(cpu: CPU, insn: Insn): void {
   cpu.writeMemory(cpu.linear(ES, pointer(cpu, insn, EDI), size, true), size, cpu.readReg(EAX, size));
   advance(cpu, insn, EDI);
 }
-// from book/cpu-strings.md:125
+// from book/cpu-strings.md:126
 /** cmps: flags from [ds:esi] - [es:edi]. */
 function compareOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -76,7 +76,7 @@ function scanOne(cpu: CPU, insn: Insn): void {
   cpu.recordSub(a, b, (a - b) & sizeMask(size), size * 8);
   advance(cpu, insn, EDI);
 }
-// from book/cpu-strings.md:185
+// from book/cpu-strings.md:186
 /** Elements one execution of a repeated string instruction may do. */
 export const REP_CHUNK = 4096;
 
@@ -104,7 +104,7 @@ function repeat(cpu: CPU, insn: Insn, element: Element, run: Run | undefined): v
     budget -= done;
   }
 }
-// from book/cpu-strings.md:239
+// from book/cpu-strings.md:241
 /** repe/repne cmps and scas: stop on the count or on ZF. */
 function repeatCompare(cpu: CPU, insn: Insn, element: Element): void {
   const flagsBefore = cpu.eflags();
@@ -127,7 +127,7 @@ function repeatCompare(cpu: CPU, insn: Insn, element: Element): void {
     throw fault;
   }
 }
-// from book/cpu-strings.md:270
+// from book/cpu-strings.md:272
 function movs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) moveOne(cpu, insn);
   else repeat(cpu, insn, moveOne, moveRun);
@@ -152,7 +152,7 @@ function scas(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) scanOne(cpu, insn);
   else repeatCompare(cpu, insn, scanOne);
 }
-// from book/cpu-strings.md:333
+// from book/cpu-strings.md:335
 /** Whether seg:[offset, offset + bytes) passes the segment checks; never faults. */
 function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, write: boolean): boolean {
   if ((offset >>> 0) + bytes > 0x100000000) return false;
@@ -164,10 +164,10 @@ function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, wri
     return false;
   }
 }
-// from book/cpu-strings.md:354
+// from book/cpu-strings.md:356
 /** Fast runs for rep movs and rep stos; turn off to compare with the slow path. */
 export const stringFastPath = { enabled: true };
-// from book/cpu-strings.md:384
+// from book/cpu-strings.md:386
 /** Copies m[from, from + length) to m[to, ...) as a forward byte-by-byte loop would. */
 export function copyForward(m: Uint8Array, from: number, to: number, length: number): void {
   const d = to - from;
@@ -182,7 +182,7 @@ export function copyForward(m: Uint8Array, from: number, to: number, length: num
     done += chunk;
   }
 }
-// from book/cpu-strings.md:414
+// from book/cpu-strings.md:416
 /** rep movs, forwards: up to `most` elements within one source and one destination page. */
 function moveRun(cpu: CPU, insn: Insn, most: number): number {
   if (!stringFastPath.enabled || insn.addr16 || cpu.flags & DF) return 0;
@@ -210,7 +210,7 @@ function moveRun(cpu: CPU, insn: Insn, most: number): number {
   cpu.regs[EDI] = to + bytes;
   return count;
 }
-// from book/cpu-strings.md:453
+// from book/cpu-strings.md:455
 /** rep stos, forwards: up to `most` elements within one destination page. */
 function storeRun(cpu: CPU, insn: Insn, most: number): number {
   if (!stringFastPath.enabled || insn.addr16 || cpu.flags & DF) return 0;
@@ -236,17 +236,17 @@ function storeRun(cpu: CPU, insn: Insn, most: number): number {
   cpu.regs[EDI] = to + bytes;
   return count;
 }
-// from book/cpu-strings.md:501
+// from book/cpu-strings.md:503
 /** Faults unless the current privilege may use the `size` ports from `port`. */
 function checkPorts(cpu: CPU, port: number, size: number): void {
   if (cpu.cpl <= (cpu.flags & IOPL) >> 12) return;
-  // from book/cpu-strings.md:514 <<check the I/O permission bitmap>>
+  // from book/cpu-strings.md:516 <<check the I/O permission bitmap>>
   void port;
   void size;
   throw cpu.fault(GENERAL_PROTECTION, 0);
-// from book/cpu-strings.md:505
+// from book/cpu-strings.md:507
 }
-// from book/cpu-strings.md:524
+// from book/cpu-strings.md:526
 function portNumber(cpu: CPU, insn: Insn): number {
   return insn.opcode & 8 ? cpu.regs16[EDX << 1] : insn.imm & 0xff;
 }
@@ -264,7 +264,7 @@ function outPort(cpu: CPU, insn: Insn): void {
   checkPorts(cpu, port, insn.size);
   cpu.io.portOut(port, insn.size, cpu.readReg(EAX, insn.size));
 }
-// from book/cpu-strings.md:571
+// from book/cpu-strings.md:573
 /** ins: one element from port dx to es:edi. */
 function inputOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -294,7 +294,7 @@ function outs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) outputOne(cpu, insn);
   else repeat(cpu, insn, outputOne, undefined);
 }
-// from book/cpu-strings.md:616
+// from book/cpu-strings.md:618
 export const stringOpcodes: OpcodeFragment = {
   oneByte: {
     0x6c: op("ins", "Yb,DX", ins, { size: "b" }),
