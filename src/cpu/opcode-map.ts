@@ -10,6 +10,8 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:507 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
+// from book/cpu-strings.md:650 <<import every family's opcodes>>
+import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:592 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
 // from book/cpu-interrupts.md:402 <<import every family's opcodes>>
@@ -46,6 +48,8 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:511 <<every family's opcode fragment>>
   controlOpcodes,
+  // from book/cpu-strings.md:654 <<every family's opcode fragment>>
+  stringOpcodes,
   // from book/cpu-segments.md:596 <<every family's opcode fragment>>
   segmentOpcodes,
   // from book/cpu-interrupts.md:406 <<every family's opcode fragment>>
