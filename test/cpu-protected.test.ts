@@ -281,3 +281,27 @@ test("sti holds off a pending interrupt until after the next instruction", () =>
   assert.equal(cpu.regs[EAX], 1, "exactly one instruction ran after sti");
   assert.equal(cpu.eip, 0x11001, "then the interrupt was taken");
 });
+
+test("the TSS I/O bitmap: at CPL > IOPL, each port of the access needs its bit clear", () => {
+  const run = (code: number[]) => {
+    const cpu = machine(code, 3);
+    const view = new DataView(cpu.memory.ram.buffer);
+    view.setUint16(TSS + 102, 0x68, true);
+    for (let k = 0; k < 33; k++) cpu.memory.ram[TSS + 0x68 + k] = 0xff;
+    cpu.memory.ram[TSS + 0x68 + 0x80 / 8] = 0xfe; // port 0x80 allowed, 0x81-0x87 denied
+    cpu.trLimit = 0x68 + 32;
+    const ports: number[] = [];
+    (cpu as unknown as { io: unknown }).io = { portIn: () => 0, portOut: (port: number) => ports.push(port) };
+    return { cpu, ports };
+  };
+  const allowed = run([0xe6, 0x80]); // out 0x80, al
+  assert.equal(allowed.cpu.run(1), STOP_BUDGET);
+  assert.deepEqual(allowed.ports, [0x80]);
+  const denied = run([0xe6, 0x81]);
+  expectFault(denied.cpu, 13, 0, "port 0x81's bit is set");
+  const wide = run([0x66, 0xe7, 0x80]); // out 0x80, ax: ports 0x80 and 0x81
+  expectFault(wide.cpu, 13, 0, "a word access also needs port 0x81");
+  const beyond = run([0xe6, 0xff]);
+  beyond.cpu.trLimit = 0x68 + 16;
+  expectFault(beyond.cpu, 13, 0, "ports beyond the bitmap's end are denied");
+});

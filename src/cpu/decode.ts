@@ -93,7 +93,7 @@ function decodeInto(next: () => number, insn: Insn, size32: boolean): void {
   insn.index = -1;
   insn.scale = 0;
   insn.disp = 0;
-  insn.seg = DS;
+  insn.seg = insn.segOverride >= 0 ? insn.segOverride : DS;
   for (const operand of entry.operands) {
     if (usesModrm(operand)) {
       if (!modrmRead) {

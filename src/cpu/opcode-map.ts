@@ -10,7 +10,7 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:507 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
-// from book/cpu-strings.md:650 <<import every family's opcodes>>
+// from book/cpu-strings.md:657 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:592 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
@@ -48,7 +48,7 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:511 <<every family's opcode fragment>>
   controlOpcodes,
-  // from book/cpu-strings.md:654 <<every family's opcode fragment>>
+  // from book/cpu-strings.md:661 <<every family's opcode fragment>>
   stringOpcodes,
   // from book/cpu-segments.md:596 <<every family's opcode fragment>>
   segmentOpcodes,
