@@ -6,6 +6,8 @@ import type { OpcodeEntry, OpcodeFragment } from "./opcodes.ts";
 import { arithmeticOpcodes } from "./arithmetic.ts";
 // from book/cpu-muldiv.md:211 <<import every family's opcodes>>
 import { multiplyOpcodes } from "./muldiv.ts";
+// from book/cpu-shifts.md:383 <<import every family's opcodes>>
+import { shiftOpcodes } from "./shifts.ts";
 // from book/cpu-moves.md:315 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
@@ -36,6 +38,8 @@ for (const fragment of [
   arithmeticOpcodes,
   // from book/cpu-muldiv.md:215 <<every family's opcode fragment>>
   multiplyOpcodes,
+  // from book/cpu-shifts.md:387 <<every family's opcode fragment>>
+  shiftOpcodes,
   // from book/cpu-moves.md:319 <<every family's opcode fragment>>
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
