@@ -8,6 +8,8 @@ import { arithmeticOpcodes } from "./arithmetic.ts";
 import { multiplyOpcodes } from "./muldiv.ts";
 // from book/cpu-shifts.md:383 <<import every family's opcodes>>
 import { shiftOpcodes } from "./shifts.ts";
+// from book/cpu-bits.md:191 <<import every family's opcodes>>
+import { bitOpcodes } from "./bits.ts";
 // from book/cpu-moves.md:315 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
@@ -40,6 +42,8 @@ for (const fragment of [
   multiplyOpcodes,
   // from book/cpu-shifts.md:387 <<every family's opcode fragment>>
   shiftOpcodes,
+  // from book/cpu-bits.md:195 <<every family's opcode fragment>>
+  bitOpcodes,
   // from book/cpu-moves.md:319 <<every family's opcode fragment>>
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
