@@ -10,6 +10,8 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { shiftOpcodes } from "./shifts.ts";
 // from book/cpu-bits.md:191 <<import every family's opcodes>>
 import { bitOpcodes } from "./bits.ts";
+// from book/cpu-bcd.md:188 <<import every family's opcodes>>
+import { decimalOpcodes } from "./bcd.ts";
 // from book/cpu-atomics.md:159 <<import every family's opcodes>>
 import { atomicOpcodes } from "./atomics.ts";
 // from book/cpu-moves.md:315 <<import every family's opcodes>>
@@ -46,6 +48,8 @@ for (const fragment of [
   shiftOpcodes,
   // from book/cpu-bits.md:195 <<every family's opcode fragment>>
   bitOpcodes,
+  // from book/cpu-bcd.md:192 <<every family's opcode fragment>>
+  decimalOpcodes,
   // from book/cpu-atomics.md:163 <<every family's opcode fragment>>
   atomicOpcodes,
   // from book/cpu-moves.md:319 <<every family's opcode fragment>>
