@@ -7,7 +7,7 @@ import { INVALID_OPCODE } from "./faults.ts";
 import { group, op, type OpcodeFragment } from "./opcodes.ts";
 import { EAX, EBX, ECX, EDX, ZF } from "./registers.ts";
 import { sizeMask } from "./arithmetic.ts";
-// from book/cpu-atomics.md:45
+// from book/cpu-atomics.md:44
 /** cmpxchg E, G (0F B0 B1). */
 function cmpxchg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -25,7 +25,7 @@ function cmpxchg(cpu: CPU, insn: Insn): void {
   if (accumulator !== destination) cpu.writeReg(EAX, size, destination);
   cpu.recordSub(accumulator, destination, (accumulator - destination) & sizeMask(size), size * 8);
 }
-// from book/cpu-atomics.md:78
+// from book/cpu-atomics.md:77
 /** xadd E, G (0F C0 C1). */
 function xadd(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -46,7 +46,7 @@ function xadd(cpu: CPU, insn: Insn): void {
   }
   cpu.recordAdd(destination, source, sum, size * 8);
 }
-// from book/cpu-atomics.md:117
+// from book/cpu-atomics.md:116
 /** cmpxchg8b m64 (0F C7 /1). */
 function cmpxchg8b(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -64,7 +64,7 @@ function cmpxchg8b(cpu: CPU, insn: Insn): void {
   }
   cpu.setEflags(equal ? ZF : 0, ZF);
 }
-// from book/cpu-atomics.md:143
+// from book/cpu-atomics.md:142
 export const atomicOpcodes: OpcodeFragment = {
   twoByte: {
     0xb0: op("cmpxchg", "Eb,Gb", cmpxchg, { lockable: true }),

@@ -57,7 +57,7 @@ function asciiAdjust(cpu: CPU, insn: Insn): void {
     cpu.setEflags(0, AF | CF);
   }
 }
-// from book/cpu-bcd.md:149
+// from book/cpu-bcd.md:150
 /** aam imm8 (D4). */
 function aam(cpu: CPU, insn: Insn): void {
   const base = insn.imm & 0xff;
@@ -75,7 +75,7 @@ function aad(cpu: CPU, insn: Insn): void {
   cpu.regs16[0] = result;
   cpu.recordLogic(result, 8);
 }
-// from book/cpu-bcd.md:175
+// from book/cpu-bcd.md:176
 export const decimalOpcodes: OpcodeFragment = {
   oneByte: {
     0x27: op("daa", "", daa),

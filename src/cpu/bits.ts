@@ -16,7 +16,7 @@ function bitStringAddress(cpu: CPU, insn: Insn, offset: number, write: boolean):
   const sum = cpu.effectiveAddress(insn) + displacement;
   return cpu.linear(insn.seg, insn.addr16 ? sum & 0xffff : sum | 0, size, write);
 }
-// from book/cpu-bits.md:71
+// from book/cpu-bits.md:72
 /** Sets CF to `bit` (0 or 1), leaving every other flag as it is, lazy or not. */
 function setCarry(cpu: CPU, bit: number): void {
   cpu.keepCarry();
@@ -43,7 +43,7 @@ function testBit(cpu: CPU, insn: Insn, bit: number, address: number): void {
   }
   setCarry(cpu, (word >>> bit) & 1);
 }
-// from book/cpu-bits.md:107
+// from book/cpu-bits.md:108
 /** bt/bts/btr/btc E, G (0F A3 AB B3 BB). */
 function bitTestRegister(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -60,7 +60,7 @@ function bitTestImmediate(cpu: CPU, insn: Insn): void {
   const address = insn.rm >= 0 ? 0 : cpu.operandAddress(insn, size, insn.op !== BT);
   testBit(cpu, insn, bit, address);
 }
-// from book/cpu-bits.md:144
+// from book/cpu-bits.md:145
 const FORWARD = 0, REVERSE = 1;
 
 /** bsf/bsr G, E (0F BC BD). */
@@ -75,7 +75,7 @@ function bitScan(cpu: CPU, insn: Insn): void {
   cpu.writeReg(insn.reg, size, index);
   cpu.setEflags(parity[index], ARITHMETIC_FLAGS);
 }
-// from book/cpu-bits.md:168
+// from book/cpu-bits.md:169
 export const bitOpcodes: OpcodeFragment = {
   twoByte: {
     0xa3: op("bt", "Ev,Gv", bitTestRegister, { op: BT }),

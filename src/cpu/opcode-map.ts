@@ -8,11 +8,11 @@ import { arithmeticOpcodes } from "./arithmetic.ts";
 import { multiplyOpcodes } from "./muldiv.ts";
 // from book/cpu-shifts.md:383 <<import every family's opcodes>>
 import { shiftOpcodes } from "./shifts.ts";
-// from book/cpu-bits.md:191 <<import every family's opcodes>>
+// from book/cpu-bits.md:192 <<import every family's opcodes>>
 import { bitOpcodes } from "./bits.ts";
-// from book/cpu-bcd.md:188 <<import every family's opcodes>>
+// from book/cpu-bcd.md:189 <<import every family's opcodes>>
 import { decimalOpcodes } from "./bcd.ts";
-// from book/cpu-atomics.md:159 <<import every family's opcodes>>
+// from book/cpu-atomics.md:158 <<import every family's opcodes>>
 import { atomicOpcodes } from "./atomics.ts";
 // from book/cpu-moves.md:315 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
@@ -46,11 +46,11 @@ for (const fragment of [
   multiplyOpcodes,
   // from book/cpu-shifts.md:387 <<every family's opcode fragment>>
   shiftOpcodes,
-  // from book/cpu-bits.md:195 <<every family's opcode fragment>>
+  // from book/cpu-bits.md:196 <<every family's opcode fragment>>
   bitOpcodes,
-  // from book/cpu-bcd.md:192 <<every family's opcode fragment>>
+  // from book/cpu-bcd.md:193 <<every family's opcode fragment>>
   decimalOpcodes,
-  // from book/cpu-atomics.md:163 <<every family's opcode fragment>>
+  // from book/cpu-atomics.md:162 <<every family's opcode fragment>>
   atomicOpcodes,
   // from book/cpu-moves.md:319 <<every family's opcode fragment>>
   moveOpcodes,
