@@ -6,6 +6,14 @@ import type { OpcodeEntry, OpcodeFragment } from "./opcodes.ts";
 import { arithmeticOpcodes } from "./arithmetic.ts";
 // from book/cpu-muldiv.md:211 <<import every family's opcodes>>
 import { multiplyOpcodes } from "./muldiv.ts";
+// from book/cpu-shifts.md:383 <<import every family's opcodes>>
+import { shiftOpcodes } from "./shifts.ts";
+// from book/cpu-bits.md:192 <<import every family's opcodes>>
+import { bitOpcodes } from "./bits.ts";
+// from book/cpu-bcd.md:189 <<import every family's opcodes>>
+import { decimalOpcodes } from "./bcd.ts";
+// from book/cpu-atomics.md:158 <<import every family's opcodes>>
+import { atomicOpcodes } from "./atomics.ts";
 // from book/cpu-moves.md:309 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:507 <<import every family's opcodes>>
@@ -44,6 +52,14 @@ for (const fragment of [
   arithmeticOpcodes,
   // from book/cpu-muldiv.md:215 <<every family's opcode fragment>>
   multiplyOpcodes,
+  // from book/cpu-shifts.md:387 <<every family's opcode fragment>>
+  shiftOpcodes,
+  // from book/cpu-bits.md:196 <<every family's opcode fragment>>
+  bitOpcodes,
+  // from book/cpu-bcd.md:193 <<every family's opcode fragment>>
+  decimalOpcodes,
+  // from book/cpu-atomics.md:162 <<every family's opcode fragment>>
+  atomicOpcodes,
   // from book/cpu-moves.md:313 <<every family's opcode fragment>>
   moveOpcodes,
   // from book/cpu-control.md:511 <<every family's opcode fragment>>
