@@ -39,6 +39,8 @@ export class Insn {
   /** 0 none, REP (F3: rep/repe) or REPNE (F2). */
   rep = 0;
   lock = false;
+  /** Every prefix byte, in the order they came; the shared empty array when there are none. */
+  prefixes: readonly number[] = NO_PREFIXES;
 
   constructor(exec: Handler) {
     this.exec = exec;
@@ -47,3 +49,6 @@ export class Insn {
 
 export const REP = 1;
 export const REPNE = 2;
+// from book/cpu-decoder.md:204
+/** The `prefixes` of an instruction that has none. */
+export const NO_PREFIXES: readonly number[] = Object.freeze([]);

@@ -218,7 +218,7 @@ const twoByte: Record<number, OpcodeEntry> = {
     ...group([
       op("sgdt", "Ms", storeTableRegister, { op: 0 }), op("sidt", "Ms", storeTableRegister, { op: 1 }),
       op("lgdt", "Ms", loadTableRegister, { op: 2 }), op("lidt", "Ms", loadTableRegister, { op: 3 }),
-      op("smsw", "Ew", smsw), none, op("lmsw", "Ew", lmsw), op("invlpg", "M", invlpg),
+      op("smsw", "Ew", smsw), none, op("lmsw", "Ew", lmsw), op("invlpg", "Mb", invlpg),
     ]),
     registerForms: new Array(64).fill(undefined).map((_, i) => {
       const reg = i >> 3;
