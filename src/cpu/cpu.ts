@@ -3,7 +3,7 @@
 // from book/cpu-loop.md:96
 import { decode } from "./decode.ts";
 import {
-  DOUBLE_FAULT, FAULT, GENERAL_PROTECTION, INVALID_TSS, PAGE_FAULT, SEGMENT_NOT_PRESENT, STACK_FAULT,
+  DEBUG, DOUBLE_FAULT, FAULT, GENERAL_PROTECTION, INVALID_TSS, PAGE_FAULT, SEGMENT_NOT_PRESENT, STACK_FAULT,
 } from "./faults.ts";
 import { LAZY_ADD, LAZY_SUB, parity } from "./flags.ts";
 import { Insn } from "./insn.ts";
@@ -20,6 +20,7 @@ import {
   TYPE_INTERRUPT_GATE_16, TYPE_TASK_GATE, TYPE_TRAP_GATE, TYPE_TRAP_GATE_16, TYPE_TSS_AVAILABLE, TYPE_TSS_BUSY,
 } from "./descriptors.ts";
 import { EVENT_EXCEPTION, EVENT_EXTERNAL, EVENT_SOFTWARE, isContributory } from "./interrupts.ts";
+import { DR6_SINGLE_STEP } from "./system.ts";
 import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, PAGE_ACCESSED, PAGE_DIRTY, PAGE_PRESENT, PAGE_USER, PAGE_WRITABLE } from "./paging.ts";
 
 export class CPU {
@@ -32,7 +33,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:119
+  // from book/cpu-loop.md:120
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -41,7 +42,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:120
+  // from book/cpu-loop.md:121
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -54,13 +55,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:121
+  // from book/cpu-loop.md:122
   // from book/cpu-state.md:404 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:122
+  // from book/cpu-loop.md:123
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -73,8 +74,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:123
-  // from book/cpu-loop.md:146 <<the CPU's other state>>
+  // from book/cpu-loop.md:124
+  // from book/cpu-loop.md:147 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -92,7 +93,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:209 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:210 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: (Insn[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -143,16 +144,18 @@ export class CPU {
   attention = 0;
   /** Why the CPU stopped for something it does not implement, or shut down. */
   stopMessage = "";
-  // from book/cpu-paging.md:216 <<the CPU's other state>>
+  /** The instruction about to run started with TF set: trap after it. */
+  singleStepPending = false;
+  // from book/cpu-paging.md:219 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:401 <<the CPU's other state>>
+  // from book/cpu-paging.md:404 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
-// from book/cpu-loop.md:124
+// from book/cpu-loop.md:125
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -162,11 +165,11 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:171 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:172 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
-  // from book/cpu-loop.md:134
+  // from book/cpu-loop.md:135
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -367,7 +370,7 @@ export class CPU {
     const current = this.eflags();
     this.flags = (current & ~mask) | (value & mask) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
-    if (this.pendingInterrupt >= 0) this.attention = 1;
+    if (this.pendingInterrupt >= 0 || this.flags & TF) this.attention = 1;
   }
   // from book/cpu-flags.md:150 <<CPU methods>>
   recordAdd(a: number, b: number, result: number, bits: number, lazy: number = ARITHMETIC_FLAGS): void {
@@ -433,7 +436,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:182 <<CPU methods>>
+  // from book/cpu-loop.md:183 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -443,7 +446,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:224 <<CPU methods>>
+  // from book/cpu-loop.md:225 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -466,7 +469,7 @@ export class CPU {
     this.codePages[physicalPage] = 0;
     if (this.fetchPhysicalPage === physicalPage) this.fetchLinearPage = -1;
   }
-  // from book/cpu-loop.md:259 <<CPU methods>>
+  // from book/cpu-loop.md:260 <<CPU methods>>
   private fetchInstruction(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const linearPage = linear >>> 12;
@@ -493,7 +496,7 @@ export class CPU {
       const cached = page[offset];
       if (cached !== undefined) return cached;
     }
-    const insn = decode((k) => this.read8((linear + k) | 0), new Insn(this.unreachable), true);
+    const insn = decode((k) => this.read8((linear + k) | 0), new Insn(this.unreachable), this.code32);
     if (page !== undefined && offset + insn.length <= 4096) page[offset] = insn;
     return insn;
   }
@@ -501,7 +504,7 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:311 <<CPU methods>>
+  // from book/cpu-loop.md:312 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -516,7 +519,7 @@ export class CPU {
           if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
             throw this.fault(GENERAL_PROTECTION, 0);
           }
-          // from book/cpu-loop.md:322 <<CPU methods>>
+          // from book/cpu-loop.md:323 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
           insn.exec(this, insn);
           this.instructions++;
@@ -803,7 +806,7 @@ export class CPU {
     const allowed = high & ACCESS_CONFORMING ? dpl <= this.cpl : (selector & 3) <= this.cpl && dpl === this.cpl;
     if (!allowed) throw this.fault(GENERAL_PROTECTION, selector & 0xfffc);
   }
-  // from book/cpu-segments.md:412 <<CPU methods>>
+  // from book/cpu-segments.md:497 <<CPU methods>>
   /**
    * The common end of retf and iret: return to cs:eip, popping the outer
    * stack (after `release` more bytes) if cs's RPL is an outer ring.
@@ -825,7 +828,7 @@ export class CPU {
       this.setStackPointer((this.regs[ESP] & this.stackMask) + popped + release);
       return false;
     }
-    // from book/cpu-segments.md:446 <<return to an outer ring>>
+    // from book/cpu-segments.md:531 <<return to an outer ring>>
     const newEsp = this.peek(popped + release, size);
     const newSs = this.peek(popped + release + size, size) & 0xffff;
     if ((newSs & 0xfffc) === 0) throw this.fault(GENERAL_PROTECTION, 0);
@@ -849,15 +852,15 @@ export class CPU {
       const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
       if ((access & ACCESS_PRESENT) && !conformingCode && dplOf(access) < rpl) this.setSegmentCache(segment, 0, 0, 0, 0);
     }
-    // from book/cpu-segments.md:434 <<CPU methods>>
+    // from book/cpu-segments.md:519 <<CPU methods>>
     return true;
   }
-  // from book/cpu-segments.md:552 <<CPU methods>>
+  // from book/cpu-segments.md:637 <<CPU methods>>
   /** Sets ZF alone. */
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
   }
-  // from book/cpu-interrupts.md:74 <<CPU methods>>
+  // from book/cpu-interrupts.md:76 <<CPU methods>>
   /** Delivers an event through the IDT. Faults (FAULT thrown) leave the CPU state as it was. */
   deliverInterrupt(vector: number, errorCode: number, source: number): void {
     const ext = source === EVENT_SOFTWARE ? 0 : 1;
@@ -878,7 +881,7 @@ export class CPU {
     const gate32 = (type & 8) !== 0;
     const selector = gateLow >>> 16;
     const offset = gate32 ? (gateHigh & 0xffff0000) | (gateLow & 0xffff) : gateLow & 0xffff;
-    // from book/cpu-interrupts.md:106 <<check the handler's code segment>>
+    // from book/cpu-interrupts.md:108 <<check the handler's code segment>>
     const codeAddress = this.checkCodeSegment(selector, ext);
     const codeLow = this.descriptorLow, codeHigh = this.descriptorHigh;
     const codeDpl = dplOf(codeHigh);
@@ -887,8 +890,8 @@ export class CPU {
     if (offset >>> 0 > limitOf(codeLow, codeHigh)) throw this.fault(GENERAL_PROTECTION, 0);
     const inward = !(codeHigh & ACCESS_CONFORMING) && codeDpl < this.cpl;
     const newCpl = inward ? codeDpl : this.cpl;
-    // from book/cpu-interrupts.md:95 <<CPU methods>>
-    // from book/cpu-interrupts.md:126 <<push the interrupt frame>>
+    // from book/cpu-interrupts.md:97 <<CPU methods>>
+    // from book/cpu-interrupts.md:128 <<push the interrupt frame>>
     const size = gate32 ? 4 : 2;
     const eflags = this.eflags();
     const oldCs = this.segSelector[CS];
@@ -912,19 +915,20 @@ export class CPU {
       this.probeWrite(SS, ((this.regs[ESP] & this.stackMask) - frame) & this.stackMask, frame);
       this.pushFrame(eflags, oldCs, oldEip, errorCode, size);
     }
-    // from book/cpu-interrupts.md:96 <<CPU methods>>
-    // from book/cpu-interrupts.md:217 <<enter the handler>>
+    // from book/cpu-interrupts.md:98 <<CPU methods>>
+    // from book/cpu-interrupts.md:219 <<enter the handler>>
     this.descriptorLow = codeLow;
     this.descriptorHigh = codeHigh;
     this.loadCodeSegment(selector, codeAddress, newCpl);
     this.eip = offset;
+    this.singleStepPending = false;
     let cleared = TF | NT | RF | VM;
     if (type === TYPE_INTERRUPT_GATE || type === TYPE_INTERRUPT_GATE_16) cleared |= IF;
     this.flags = (this.eflags() & ~cleared) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
-  // from book/cpu-interrupts.md:97 <<CPU methods>>
+  // from book/cpu-interrupts.md:99 <<CPU methods>>
   }
-  // from book/cpu-interrupts.md:152 <<CPU methods>>
+  // from book/cpu-interrupts.md:154 <<CPU methods>>
   private pushFrame(eflags: number, cs: number, eip: number, errorCode: number, size: number): void {
     const mask = size === 4 ? -1 : 0xffff;
     this.push(eflags & mask, size);
@@ -932,22 +936,22 @@ export class CPU {
     this.push(eip & mask, size);
     if (errorCode >= 0) this.push(errorCode & mask, size);
   }
-  // from book/cpu-interrupts.md:166 <<CPU methods>>
-  private saveStack() {
+  // from book/cpu-interrupts.md:168 <<CPU methods>>
+  saveStack() {
     return {
       selector: this.segSelector[SS], base: this.segBase[SS], limit: this.segLimit[SS],
       access: this.segAccess[SS], esp: this.regs[ESP], stackMask: this.stackMask, cpl: this.cpl,
     };
   }
 
-  private restoreStack(saved: ReturnType<CPU["saveStack"]>): void {
+  restoreStack(saved: ReturnType<CPU["saveStack"]>): void {
     this.setPrivilege(saved.cpl);
     this.setSegmentCache(SS, saved.selector, saved.base, saved.limit, saved.access);
     this.regs[ESP] = saved.esp;
     this.stackMask = saved.stackMask;
   }
-  // from book/cpu-interrupts.md:186 <<CPU methods>>
-  private stackFromTss(cpl: number, ext: number): { ss: number; esp: number } {
+  // from book/cpu-interrupts.md:188 <<CPU methods>>
+  stackFromTss(cpl: number, ext: number): { ss: number; esp: number } {
     const tss32 = this.trType === TYPE_TSS_AVAILABLE || this.trType === TYPE_TSS_BUSY;
     const at = tss32 ? 4 + 8 * cpl : 2 + 4 * cpl;
     const width = tss32 ? 8 : 4;
@@ -958,7 +962,7 @@ export class CPU {
     return { esp: this.readSupervisor16((this.trBase + at) | 0), ss: this.readSupervisor16((this.trBase + at + 2) | 0) };
   }
 
-  private loadStackFromTss(selector: number, ext: number): void {
+  loadStackFromTss(selector: number, ext: number): void {
     if ((selector & 0xfffc) === 0) throw this.fault(INVALID_TSS, ext);
     const address = this.readDescriptor(selector, INVALID_TSS, ext);
     const high = this.descriptorHigh;
@@ -971,7 +975,7 @@ export class CPU {
     this.setSegmentCache(SS, selector, baseOf(this.descriptorLow, high), limitOf(this.descriptorLow, high), high);
     this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
   }
-  // from book/cpu-interrupts.md:241 <<CPU methods>>
+  // from book/cpu-interrupts.md:244 <<CPU methods>>
   takeEvent(vector: number, errorCode: number, source: number): boolean {
     for (;;) {
       if (this.stopOnVector[vector] && source !== EVENT_EXTERNAL) {
@@ -980,6 +984,7 @@ export class CPU {
         this.stopReason = source === EVENT_SOFTWARE ? STOP_INTERRUPT : STOP_EXCEPTION;
         return false;
       }
+      this.singleStepPending = false;
       try {
         this.deliverInterrupt(vector, errorCode, source);
         return this.stopReason === STOP_BUDGET;
@@ -999,7 +1004,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-interrupts.md:281 <<CPU methods>>
+  // from book/cpu-interrupts.md:285 <<CPU methods>>
   /** int n, int3, into: stop for the machine, or deliver through the IDT. */
   softwareInterrupt(vector: number): void {
     if (this.stopOnVector[vector]) {
@@ -1030,31 +1035,33 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:319 <<CPU methods>>
+  // from book/cpu-interrupts.md:323 <<CPU methods>>
   /** Called by the loop when attention is set; returns true to stop. */
   private serviceAttention(): boolean {
     if (this.stopReason !== STOP_BUDGET) return true;
+    if (this.singleStepPending) {
+      this.singleStepPending = false;
+      this.debugRegisters[6] |= DR6_SINGLE_STEP;
+      if (!this.takeEvent(DEBUG, -1, EVENT_EXCEPTION)) return true;
+    }
     if (this.interruptShadow) {
       this.interruptShadow = false;
-      this.attention = this.pendingInterrupt >= 0 ? 1 : 0;
-      return false;
-    }
-    if (this.pendingInterrupt >= 0 && this.flags & IF) {
+    } else if (this.pendingInterrupt >= 0 && this.flags & IF) {
       const vector = this.pendingInterrupt;
       this.pendingInterrupt = -1;
-      this.attention = 0;
-      return !this.takeEvent(vector, -1, EVENT_EXTERNAL);
+      if (!this.takeEvent(vector, -1, EVENT_EXTERNAL)) return true;
     }
-    this.attention = 0;
+    this.singleStepPending = (this.flags & TF) !== 0;
+    this.attention = this.singleStepPending || this.pendingInterrupt >= 0 ? 1 : 0;
     return false;
   }
-  // from book/cpu-interrupts.md:343 <<CPU methods>>
+  // from book/cpu-interrupts.md:359 <<CPU methods>>
   /** sti: sets IF, with the one-instruction delay. */
   enableInterrupts(): void {
     if (!(this.flags & IF)) this.inhibitInterrupts();
     this.flags |= IF;
   }
-  // from book/cpu-interrupts.md:395 <<CPU methods>>
+  // from book/cpu-interrupts.md:411 <<CPU methods>>
   /** Stops the CPU: the program asked for something we do not implement. */
   unsupported(message: string): void {
     this.stopUnsupported(message);
@@ -1098,5 +1105,5 @@ export class CPU {
     this.cr0 = value | CR0_ET;
     if (changed & (CR0_PG | CR0_WP)) this.flushTlb();
   }
-// from book/cpu-loop.md:137
+// from book/cpu-loop.md:138
 }

@@ -20,11 +20,11 @@ import { moveOpcodes } from "./moves.ts";
 import { controlOpcodes } from "./control.ts";
 // from book/cpu-strings.md:657 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
-// from book/cpu-segments.md:592 <<import every family's opcodes>>
+// from book/cpu-segments.md:677 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:402 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:418 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
-// from book/cpu-paging.md:459 <<import every family's opcodes>>
+// from book/cpu-paging.md:462 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
 // from book/cpu-decoder.md:104
 
@@ -66,11 +66,11 @@ for (const fragment of [
   controlOpcodes,
   // from book/cpu-strings.md:661 <<every family's opcode fragment>>
   stringOpcodes,
-  // from book/cpu-segments.md:596 <<every family's opcode fragment>>
+  // from book/cpu-segments.md:681 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:406 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:422 <<every family's opcode fragment>>
   interruptOpcodes,
-  // from book/cpu-paging.md:463 <<every family's opcode fragment>>
+  // from book/cpu-paging.md:466 <<every family's opcode fragment>>
   systemOpcodes,
 // from book/cpu-decoder.md:126
 ]) {

@@ -57,6 +57,9 @@ function clts(cpu: CPU): void {
   cpu.cr0 &= ~CR0_TS;
 }
 // from book/cpu-paging.md:196
+/** DR6's "single step" bit, set with the trap TF causes. */
+export const DR6_SINGLE_STEP = 1 << 14;
+
 function debugRegister(cpu: CPU, n: number): number {
   if (n === 4 || n === 5) {
     if (cpu.cr4 & CR4_DE) throw cpu.fault(INVALID_OPCODE);
@@ -74,7 +77,7 @@ function movToDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   cpu.debugRegisters[debugRegister(cpu, insn.reg)] = cpu.regs[insn.modrm & 7];
 }
-// from book/cpu-paging.md:228
+// from book/cpu-paging.md:231
 function loadTableRegister(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -99,7 +102,7 @@ function storeTableRegister(cpu: CPU, insn: Insn): void {
   cpu.write16(cpu.linear(insn.seg, offset, 2, true), limit);
   cpu.write32(cpu.linear(insn.seg, (offset + 2) | 0, 4, true), base);
 }
-// from book/cpu-paging.md:264
+// from book/cpu-paging.md:267
 function lldt(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const selector = cpu.readE16(insn);
@@ -142,7 +145,7 @@ function storeSelector(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0 && insn.size === 4) cpu.regs[insn.rm] = selector;
   else cpu.writeE16(insn, selector);
 }
-// from book/cpu-paging.md:316
+// from book/cpu-paging.md:319
 function invlpg(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -152,7 +155,7 @@ function invlpg(cpu: CPU, insn: Insn): void {
 function cacheControl(cpu: CPU): void {
   requireRing0(cpu);
 }
-// from book/cpu-paging.md:344
+// from book/cpu-paging.md:347
 const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
 
 function rdmsr(cpu: CPU): void {
@@ -207,7 +210,7 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:420
+// from book/cpu-paging.md:423
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([
