@@ -305,3 +305,12 @@ test("the TSS I/O bitmap: at CPL > IOPL, each port of the access needs its bit c
   beyond.cpu.trLimit = 0x68 + 16;
   expectFault(beyond.cpu, 13, 0, "ports beyond the bitmap's end are denied");
 });
+
+test("a read-modify-write to a read-only page faults as a write with the flags untouched", () => {
+  const cpu = machine([0x11, 0x1d, 0, 0x50, 0, 0], 3); // adc [0x5000], ebx
+  page(cpu, 7).setUint32(PAGE_DIRECTORY + 0x1000 + 5 * 4, 0x5000 | 5, true);
+  cpu.setEflags(0x1, 0x8d5); // CF set, others clear
+  const before = cpu.eflags();
+  expectFault(cpu, 14, 7, "user write to a read-only page");
+  assert.equal(cpu.eflags(), before, "flags unchanged, so the restarted adc adds the same carry");
+});

@@ -68,7 +68,7 @@ function updateE(cpu: CPU, insn: Insn, size: number, b: number): void {
     if (operation !== CMP) cpu.writeReg(insn.rm, size, result);
     return;
   }
-  const address = cpu.operandAddress(insn, size, operation !== CMP);
+  const address = operation === CMP ? cpu.operandAddress(insn, size, false) : cpu.modifyAddress(insn, size);
   const result = alu(cpu, operation, cpu.readMemory(address, size), b, size);
   if (operation !== CMP) cpu.writeMemory(address, size, result);
 }
@@ -124,7 +124,7 @@ function incDecRm(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0) {
     cpu.writeReg(insn.rm, size, incDec(cpu, insn, cpu.readReg(insn.rm, size)));
   } else {
-    const address = cpu.operandAddress(insn, size, true);
+    const address = cpu.modifyAddress(insn, size);
     cpu.writeMemory(address, size, incDec(cpu, insn, cpu.readMemory(address, size)));
   }
 }
@@ -140,7 +140,7 @@ function notRm(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0) {
     cpu.writeReg(insn.rm, size, ~cpu.readReg(insn.rm, size) & sizeMask(size));
   } else {
-    const address = cpu.operandAddress(insn, size, true);
+    const address = cpu.modifyAddress(insn, size);
     cpu.writeMemory(address, size, ~cpu.readMemory(address, size) & sizeMask(size));
   }
 }
@@ -154,7 +154,7 @@ function negRm(cpu: CPU, insn: Insn): void {
     cpu.writeReg(insn.rm, size, result);
     cpu.recordSub(0, a, result, size * 8);
   } else {
-    const address = cpu.operandAddress(insn, size, true);
+    const address = cpu.modifyAddress(insn, size);
     const a = cpu.readMemory(address, size);
     const result = -a & mask;
     cpu.writeMemory(address, size, result);

@@ -102,7 +102,7 @@ export class CPU {
   private fetchLinearPage = -1;
   private fetchPhysicalPage = 0;
   private fetchPage: Insn[] | undefined = undefined;
-  // from book/cpu-operands.md:153 <<the CPU's other state>>
+  // from book/cpu-operands.md:173 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
   // from book/cpu-control.md:395 <<the CPU's other state>>
@@ -146,10 +146,10 @@ export class CPU {
   stopMessage = "";
   /** The instruction about to run started with TF set: trap after it. */
   singleStepPending = false;
-  // from book/cpu-paging.md:219 <<the CPU's other state>>
+  // from book/cpu-paging.md:221 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:404 <<the CPU's other state>>
+  // from book/cpu-paging.md:406 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -207,7 +207,7 @@ export class CPU {
    */
   translate(linear: number, write: boolean, user = this.cpl === 3): number {
     let physical = linear;
-    // from book/cpu-paging.md:39 <<translate a linear address when paging is on>>
+    // from book/cpu-paging.md:41 <<translate a linear address when paging is on>>
     if (this.cr0 & CR0_PG) physical = this.walk(linear, write, user);
     // from book/cpu-state.md:267 <<CPU methods>>
     if (user !== (this.cpl === 3)) return physical;
@@ -580,7 +580,18 @@ export class CPU {
     if (insn.rm >= 0) this.regs[insn.rm] = value;
     else this.write32(this.operandAddress(insn, 4, true), value);
   }
-  // from book/cpu-operands.md:88 <<CPU methods>>
+  // from book/cpu-operands.md:91 <<CPU methods>>
+  /** The address of a read-modify-write destination, already checked for writing. */
+  modifyAddress(insn: Insn, size: number): number {
+    const address = this.operandAddress(insn, size, true);
+    const crosses = (address & 0xfff) > 0x1000 - size;
+    if (this.tlbWrite[address >>> 12] === -1 || crosses) {
+      this.translate(address, true);
+      if (crosses) this.translate((address + size - 1) | 0, true);
+    }
+    return address;
+  }
+  // from book/cpu-operands.md:108 <<CPU methods>>
   /** Reads the E operand of any size, zero-extended (32-bit values as int32). */
   readE(insn: Insn, size: number): number {
     return size === 4 ? this.readE32(insn) : size === 2 ? this.readE16(insn) : this.readE8(insn);
@@ -607,7 +618,7 @@ export class CPU {
     else if (size === 2) this.write16(linear, value);
     else this.write8(linear, value);
   }
-  // from book/cpu-operands.md:125 <<CPU methods>>
+  // from book/cpu-operands.md:145 <<CPU methods>>
   /** Pushes `size` bytes of `value`. */
   push(value: number, size: number): void {
     const sp = (this.regs[ESP] - size) & this.stackMask;
@@ -1066,20 +1077,20 @@ export class CPU {
   unsupported(message: string): void {
     this.stopUnsupported(message);
   }
-  // from book/cpu-paging.md:43 <<CPU methods>>
+  // from book/cpu-paging.md:45 <<CPU methods>>
   /** Walks the page tables for `linear`; returns the physical address or raises #PF. */
   private walk(linear: number, write: boolean, user: boolean): number {
     const directoryEntryAddress = (this.cr3 & ~0xfff) + ((linear >>> 22) << 2);
     const directoryEntry = this.memory.read32(directoryEntryAddress);
     const errorBits = (write ? 2 : 0) | (user ? 4 : 0);
     if (!(directoryEntry & PAGE_PRESENT)) throw this.pageFault(linear, errorBits);
+    if (!(directoryEntry & PAGE_ACCESSED)) this.writePageTable(directoryEntryAddress, directoryEntry | PAGE_ACCESSED);
     const tableEntryAddress = (directoryEntry & ~0xfff) + (((linear >>> 12) & 0x3ff) << 2);
     const tableEntry = this.memory.read32(tableEntryAddress);
     if (!(tableEntry & PAGE_PRESENT)) throw this.pageFault(linear, errorBits);
     const both = directoryEntry & tableEntry;
     if (user && !(both & PAGE_USER)) throw this.pageFault(linear, errorBits | 1);
     if (write && !(both & PAGE_WRITABLE) && (user || this.cr0 & CR0_WP)) throw this.pageFault(linear, errorBits | 1);
-    if (!(directoryEntry & PAGE_ACCESSED)) this.writePageTable(directoryEntryAddress, directoryEntry | PAGE_ACCESSED);
     const updated = tableEntry | PAGE_ACCESSED | (write ? PAGE_DIRTY : 0);
     if (updated !== tableEntry) this.writePageTable(tableEntryAddress, updated);
     return (tableEntry & ~0xfff) | (linear & 0xfff);
@@ -1094,7 +1105,7 @@ export class CPU {
     this.memory.write32(address, value);
     if (this.codePages[address >>> 12]) this.forgetCode(address >>> 12);
   }
-  // from book/cpu-paging.md:153 <<CPU methods>>
+  // from book/cpu-paging.md:155 <<CPU methods>>
   writeCr0(value: number): void {
     if (value & CR0_PG && !(value & CR0_PE)) throw this.fault(GENERAL_PROTECTION, 0);
     if (!(value & CR0_PE)) {

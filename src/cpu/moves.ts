@@ -87,7 +87,7 @@ function xchgRmReg(cpu: CPU, insn: Insn): void {
     cpu.writeReg(insn.reg, size, cpu.readReg(insn.rm, size));
     cpu.writeReg(insn.rm, size, register);
   } else {
-    const address = cpu.operandAddress(insn, size, true);
+    const address = cpu.modifyAddress(insn, size);
     const memory = cpu.readMemory(address, size);
     cpu.writeMemory(address, size, register);
     cpu.writeReg(insn.reg, size, memory);

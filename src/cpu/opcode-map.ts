@@ -24,7 +24,7 @@ import { stringOpcodes } from "./strings.ts";
 import { segmentOpcodes } from "./segments.ts";
 // from book/cpu-interrupts.md:418 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
-// from book/cpu-paging.md:462 <<import every family's opcodes>>
+// from book/cpu-paging.md:464 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
 // from book/cpu-decoder.md:104
 
@@ -70,7 +70,7 @@ for (const fragment of [
   segmentOpcodes,
   // from book/cpu-interrupts.md:422 <<every family's opcode fragment>>
   interruptOpcodes,
-  // from book/cpu-paging.md:466 <<every family's opcode fragment>>
+  // from book/cpu-paging.md:468 <<every family's opcode fragment>>
   systemOpcodes,
 // from book/cpu-decoder.md:126
 ]) {
