@@ -4,7 +4,7 @@
 import type { OpcodeEntry, OpcodeFragment } from "./opcodes.ts";
 // from book/cpu-arithmetic.md:281 <<import every family's opcodes>>
 import { arithmeticOpcodes } from "./arithmetic.ts";
-// from book/cpu-muldiv.md:211 <<import every family's opcodes>>
+// from book/cpu-muldiv.md:277 <<import every family's opcodes>>
 import { multiplyOpcodes } from "./muldiv.ts";
 // from book/cpu-shifts.md:383 <<import every family's opcodes>>
 import { shiftOpcodes } from "./shifts.ts";
@@ -50,7 +50,7 @@ function merge(fragment: OpcodeFragment): void {
 for (const fragment of [
   // from book/cpu-arithmetic.md:285 <<every family's opcode fragment>>
   arithmeticOpcodes,
-  // from book/cpu-muldiv.md:215 <<every family's opcode fragment>>
+  // from book/cpu-muldiv.md:281 <<every family's opcode fragment>>
   multiplyOpcodes,
   // from book/cpu-shifts.md:387 <<every family's opcode fragment>>
   shiftOpcodes,
