@@ -98,6 +98,8 @@ export class CPU {
   readonly codeCache: (Insn[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
   readonly codePages: Uint8Array;
+  /** Instructions that cross a page, by physical address; with the physical page of their end. */
+  private readonly crossingCode = new Map<number, { insn: Insn; secondPage: number }>();
   /** The linear page the loop is fetching from, and its cache (-1: look it up again). */
   private fetchLinearPage = -1;
   private fetchPhysicalPage = 0;
@@ -105,10 +107,10 @@ export class CPU {
   // from book/cpu-operands.md:173 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:395 <<the CPU's other state>>
+  // from book/cpu-control.md:402 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:417 <<the CPU's other state>>
+  // from book/cpu-control.md:424 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -446,7 +448,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:225 <<CPU methods>>
+  // from book/cpu-loop.md:227 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -467,9 +469,12 @@ export class CPU {
   forgetCode(physicalPage: number): void {
     this.codeCache[physicalPage] = undefined;
     this.codePages[physicalPage] = 0;
+    for (const [key, crossing] of this.crossingCode) {
+      if (key >>> 12 === physicalPage || crossing.secondPage === physicalPage) this.crossingCode.delete(key);
+    }
     if (this.fetchPhysicalPage === physicalPage) this.fetchLinearPage = -1;
   }
-  // from book/cpu-loop.md:260 <<CPU methods>>
+  // from book/cpu-loop.md:274 <<CPU methods>>
   private fetchInstruction(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const linearPage = linear >>> 12;
@@ -496,15 +501,41 @@ export class CPU {
       const cached = page[offset];
       if (cached !== undefined) return cached;
     }
+    return this.fetchSlowly(linear, offset, page);
+  }
+
+  /** An instruction not in the page's array: one that crosses a page, or not yet decoded. */
+  private fetchSlowly(linear: number, offset: number, page: Insn[] | undefined): Insn {
+    const key = this.fetchPhysicalPage * 4096 + offset;
+    const nextPage = ((linear | 0xfff) + 1) | 0;
+    if (page !== undefined && offset > 4096 - 15) {
+      const crossing = this.crossingCode.get(key);
+      if (crossing !== undefined && this.physicalPageOf(nextPage) === crossing.secondPage) return crossing.insn;
+    }
     const insn = decode((k) => this.read8((linear + k) | 0), new Insn(this.unreachable), this.code32);
-    if (page !== undefined && offset + insn.length <= 4096) page[offset] = insn;
+    if (page === undefined) return insn;
+    if (offset + insn.length <= 4096) {
+      page[offset] = insn;
+    } else {
+      const secondPage = this.physicalPageOf(nextPage);
+      if (secondPage < this.codePages.length) {
+        if (!this.codePages[secondPage]) this.protectCode(secondPage);
+        this.crossingCode.set(key, { insn, secondPage });
+      }
+    }
     return insn;
+  }
+
+  /** The physical page a linear page maps to for reading (through the TLB when it can). */
+  private physicalPageOf(linear: number): number {
+    const entry = this.tlbRead[linear >>> 12];
+    return (entry !== -1 ? linear ^ entry : this.translate(linear, false)) >>> 12;
   }
 
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:312 <<CPU methods>>
+  // from book/cpu-loop.md:352 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -519,7 +550,7 @@ export class CPU {
           if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
             throw this.fault(GENERAL_PROTECTION, 0);
           }
-          // from book/cpu-loop.md:323 <<CPU methods>>
+          // from book/cpu-loop.md:363 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
           insn.exec(this, insn);
           this.instructions++;
@@ -677,21 +708,27 @@ export class CPU {
     }
   // from book/cpu-moves.md:255 <<CPU methods>>
   }
-  // from book/cpu-control.md:20 <<CPU methods>>
+  // from book/cpu-control.md:21 <<CPU methods>>
   /** Faults now if any byte of seg:[offset, offset + length) could not be written. */
   probeWrite(seg: number, offset: number, length: number): void {
+    if (seg === SS && this.stackMask === 0xffff && (offset & 0xffff) + length > 0x10000) {
+      const before = 0x10000 - (offset & 0xffff);
+      this.probeWrite(seg, offset & 0xffff, before);
+      this.probeWrite(seg, 0, length - before);
+      return;
+    }
     const first = this.linear(seg, offset, length, true);
     for (let page = first & ~0xfff; page - first < length; page += 0x1000) {
       const linear = Math.max(page, first) | 0;
       if (this.tlbWrite[linear >>> 12] === -1) this.translate(linear, true);
     }
   }
-  // from book/cpu-control.md:207 <<CPU methods>>
+  // from book/cpu-control.md:214 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
     // from book/cpu-segments.md:280 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
-    // from book/cpu-control.md:210 <<CPU methods>>
+    // from book/cpu-control.md:217 <<CPU methods>>
     this.eip = target;
   }
   // from book/cpu-runner.md:84 <<CPU methods>>

@@ -16,7 +16,7 @@ import { decimalOpcodes } from "./bcd.ts";
 import { atomicOpcodes } from "./atomics.ts";
 // from book/cpu-moves.md:309 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
-// from book/cpu-control.md:507 <<import every family's opcodes>>
+// from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
 // from book/cpu-strings.md:657 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
@@ -62,7 +62,7 @@ for (const fragment of [
   atomicOpcodes,
   // from book/cpu-moves.md:313 <<every family's opcode fragment>>
   moveOpcodes,
-  // from book/cpu-control.md:511 <<every family's opcode fragment>>
+  // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
   // from book/cpu-strings.md:661 <<every family's opcode fragment>>
   stringOpcodes,

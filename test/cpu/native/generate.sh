@@ -13,13 +13,19 @@ CFLAGS="-O1 -g0 -Wall -fno-pie -no-pie -static -fno-stack-protector"
 gcc $CFLAGS -I"$here" -o "$build/gen" "$here"/harness.S "$here"/core.c "$here"/gen_*.c
 
 mkdir -p "$out"
-if [ $# -eq 0 ]; then rm -f "$out"/*.jsonl "$out"/*.jsonl.gz "$out"/MANIFEST.json; fi
+# keep the manifest entries of the files test/cpu/qemu/ wrote (qemu-*.jsonl.gz)
+if [ -e "$out/MANIFEST.json" ]; then cp "$out/MANIFEST.json" "$build/MANIFEST.old"; fi
+if [ $# -eq 0 ]; then
+    find "$out" -maxdepth 1 \( -name '*.jsonl' -o -name '*.jsonl.gz' \) ! -name 'qemu-*' -delete
+    rm -f "$out"/MANIFEST.json
+fi
 echo "generating into $out" >&2
 "$build/gen" "$out" "$@"
 for f in "$out"/*.jsonl; do
     [ -e "$f" ] || continue
     gzip -n -9 -f "$f"
 done
+node "$here/../merge-manifest.mjs" --keep "$build/MANIFEST.old" "$out/MANIFEST.json"
 echo >&2
 ls -l "$out" >&2
 du -ch "$out"/*.gz | tail -1 >&2
