@@ -731,7 +731,7 @@ export class CPU {
     // from book/cpu-control.md:217 <<CPU methods>>
     this.eip = target;
   }
-  // from book/cpu-runner.md:84 <<CPU methods>>
+  // from book/cpu-runner.md:114 <<CPU methods>>
   /** Sets CPL, switching to that privilege's TLB tables. */
   setPrivilege(cpl: number): void {
     this.cpl = cpl;

@@ -6,6 +6,7 @@ import { PhysicalMemory } from "./memory.ts";
 import { EAX, EBX, ECX, EDX, ESP, FS, GS } from "./registers.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT } from "./stop.ts";
 import { exceptionNames } from "./faults.ts";
+import { CR0_PG, CR0_WP } from "./paging.ts";
 
 const STACK_SIZE = 1 << 20;
 
@@ -14,7 +15,8 @@ export interface UserProgram {
   entry: number;
 }
 
-export function loadUserProgram(elf: Uint8Array): UserProgram {
+/** paging: run with paging on, through identity-mapped user page tables. */
+export function loadUserProgram(elf: Uint8Array, options: { paging?: boolean } = {}): UserProgram {
   const view = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
   const isElf = elf.length >= 52 && view.getUint32(0, false) === 0x7f454c46;
   if (!isElf || elf[4] !== 1 || elf[5] !== 1 || view.getUint16(18, true) !== 3 || view.getUint16(16, true) !== 2) {
@@ -34,21 +36,40 @@ export function loadUserProgram(elf: Uint8Array): UserProgram {
     });
   }
   const end = Math.max(...segments.map((s) => s.vaddr + s.memsz));
-  const ramSize = Math.ceil((end + STACK_SIZE) / 0x100000) * 0x100000;
+  const tablesSize = options.paging ? pageTableBytes(end + STACK_SIZE) : 0;
+  const ramSize = Math.ceil((end + STACK_SIZE + tablesSize) / 0x100000) * 0x100000;
   const cpu = new CPU(new PhysicalMemory(ramSize));
   for (const s of segments) cpu.memory.ram.set(elf.subarray(s.offset, s.offset + s.filesz), s.vaddr);
-  // from book/cpu-runner.md:71 <<enter user mode>>
+  if (options.paging) identityMap(cpu, ramSize - tablesSize - STACK_SIZE, ramSize);
+  // from book/cpu-runner.md:75 <<enter user mode>>
   const entry = view.getUint32(24, true);
   cpu.setPrivilege(3);
   cpu.setFlatSegments(0x73, 0x7b, 3);
   cpu.setSegmentCache(FS, 0, 0, 0, 0);
   cpu.setSegmentCache(GS, 0, 0, 0, 0);
-  cpu.regs[ESP] = ramSize - 16;
+  cpu.regs[ESP] = ramSize - tablesSize - 16;
   cpu.eip = entry;
-  // from book/cpu-runner.md:61
+  // from book/cpu-runner.md:65
   return { cpu, entry: cpu.eip };
 }
-// from book/cpu-runner.md:102
+// from book/cpu-runner.md:92
+/** Bytes of page tables for an identity map of `bytes`: a directory and one table per 4 MiB. */
+function pageTableBytes(bytes: number): number {
+  return 4096 * (1 + Math.ceil(bytes / (4096 * 1024)) + 1);
+}
+
+function identityMap(cpu: CPU, tables: number, ramSize: number): void {
+  const directory = tables;
+  const ram = new DataView(cpu.memory.ram.buffer);
+  for (let page = 0; page < ramSize / 4096; page++) {
+    const table = directory + 4096 * (1 + (page >>> 10));
+    ram.setUint32(directory + (page >>> 10) * 4, table | 7, true);
+    ram.setUint32(table + (page & 1023) * 4, (page * 4096) | 7, true);
+  }
+  cpu.cr3 = directory;
+  cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
+}
+// from book/cpu-runner.md:132
 const SYS_EXIT = 1;
 const SYS_WRITE = 4;
 const ENOSYS = 38;
@@ -86,7 +107,7 @@ export function runUserProgram(
     return { death: `${what} at eip 0x${(cpu.eip >>> 0).toString(16)}`, instructions: cpu.instructions - start };
   }
 }
-// from book/cpu-runner.md:146
+// from book/cpu-runner.md:176
 const EFAULT = 14;
 
 function systemWrite(cpu: CPU, write: (fd: number, bytes: Uint8Array) => void): number {
