@@ -314,3 +314,19 @@ test("a read-modify-write to a read-only page faults as a write with the flags u
   expectFault(cpu, 14, 7, "user write to a read-only page");
   assert.equal(cpu.eflags(), before, "flags unchanged, so the restarted adc adds the same carry");
 });
+
+test("saveState and loadState carry the whole architectural state to another CPU", () => {
+  const cpu = machine([0xcd, 0x40, 0x40], 3);
+  cpu.stopOnVector.fill(0);
+  gate(cpu, 0x40, 0x11000, 0xe, 3);
+  cpu.memory.ram.set([0x40, 0x40, 0xf4], 0x11000); // inc eax; inc eax; hlt
+  cpu.run(2);
+  const state = cpu.saveState();
+  const copy = new CPU(cpu.memory);
+  copy.loadState(state);
+  copy.stopOnVector.fill(0);
+  assert.deepEqual(copy.saveState(), state);
+  assert.equal(copy.run(10), STOP_HALT);
+  assert.equal(cpu.run(10), STOP_HALT);
+  assert.deepEqual(copy.saveState(), cpu.saveState());
+});

@@ -9,6 +9,7 @@ import { LAZY_ADD, LAZY_SUB, parity } from "./flags.ts";
 import { Insn } from "./insn.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
+import type { CpuState } from "./state.ts";
 import {
   AF, ARITHMETIC_FLAGS, CF, CS, DS, EBP, ES, ESP, FLAGS_ALWAYS_ONE, FS, GS, IF, NT, OF, PF, reg8Index, RF, SF,
   SS, TF, VM, ZF,
@@ -33,7 +34,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:120
+  // from book/cpu-loop.md:121
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -42,7 +43,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:121
+  // from book/cpu-loop.md:122
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -55,13 +56,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:122
+  // from book/cpu-loop.md:123
   // from book/cpu-state.md:404 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:123
+  // from book/cpu-loop.md:124
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -74,8 +75,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:124
-  // from book/cpu-loop.md:147 <<the CPU's other state>>
+  // from book/cpu-loop.md:125
+  // from book/cpu-loop.md:148 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -93,7 +94,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:210 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:211 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: (Insn[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -157,7 +158,7 @@ export class CPU {
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
-// from book/cpu-loop.md:125
+// from book/cpu-loop.md:126
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -167,11 +168,11 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:172 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:173 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
-  // from book/cpu-loop.md:135
+  // from book/cpu-loop.md:136
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -438,7 +439,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:183 <<CPU methods>>
+  // from book/cpu-loop.md:184 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -448,7 +449,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:227 <<CPU methods>>
+  // from book/cpu-loop.md:228 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -474,7 +475,7 @@ export class CPU {
     }
     if (this.fetchPhysicalPage === physicalPage) this.fetchLinearPage = -1;
   }
-  // from book/cpu-loop.md:274 <<CPU methods>>
+  // from book/cpu-loop.md:275 <<CPU methods>>
   private fetchInstruction(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const linearPage = linear >>> 12;
@@ -535,7 +536,7 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:352 <<CPU methods>>
+  // from book/cpu-loop.md:353 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -550,7 +551,7 @@ export class CPU {
           if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
             throw this.fault(GENERAL_PROTECTION, 0);
           }
-          // from book/cpu-loop.md:363 <<CPU methods>>
+          // from book/cpu-loop.md:364 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
           insn.exec(this, insn);
           this.instructions++;
@@ -1153,5 +1154,52 @@ export class CPU {
     this.cr0 = value | CR0_ET;
     if (changed & (CR0_PG | CR0_WP)) this.flushTlb();
   }
-// from book/cpu-loop.md:138
+  // from book/cpu-paging.md:509 <<CPU methods>>
+  saveState(): CpuState {
+    return {
+      regs: [...this.regs],
+      eip: this.eip,
+      eflags: this.eflags(),
+      cpl: this.cpl,
+      segments: [0, 1, 2, 3, 4, 5].map((n) => ({
+        selector: this.segSelector[n], base: this.segBase[n], limit: this.segLimit[n], access: this.segAccess[n],
+      })),
+      gdt: { base: this.gdtBase, limit: this.gdtLimit },
+      idt: { base: this.idtBase, limit: this.idtLimit },
+      ldt: { selector: this.ldtSelector, base: this.ldtBase, limit: this.ldtLimit },
+      tr: { selector: this.trSelector, base: this.trBase, limit: this.trLimit, type: this.trType },
+      cr0: this.cr0,
+      cr2: this.cr2,
+      cr3: this.cr3,
+      cr4: this.cr4,
+      debug: [...this.debugRegisters],
+    };
+  }
+
+  loadState(state: CpuState): void {
+    this.regs.set(state.regs);
+    this.eip = state.eip;
+    this.setPrivilege(state.cpl);
+    state.segments.forEach((s, n) => this.setSegmentCache(n, s.selector, s.base, s.limit, s.access));
+    this.stackMask = state.segments[SS].access & ACCESS_BIG ? -1 : 0xffff;
+    this.gdtBase = state.gdt.base;
+    this.gdtLimit = state.gdt.limit;
+    this.idtBase = state.idt.base;
+    this.idtLimit = state.idt.limit;
+    this.ldtSelector = state.ldt.selector;
+    this.ldtBase = state.ldt.base;
+    this.ldtLimit = state.ldt.limit;
+    this.trSelector = state.tr.selector;
+    this.trBase = state.tr.base;
+    this.trLimit = state.tr.limit;
+    this.trType = state.tr.type;
+    this.cr0 = state.cr0;
+    this.cr2 = state.cr2;
+    this.cr3 = state.cr3;
+    this.cr4 = state.cr4;
+    this.debugRegisters.set(state.debug);
+    this.setEflags(state.eflags, -1);
+    this.flushTlb();
+  }
+// from book/cpu-loop.md:139
 }
