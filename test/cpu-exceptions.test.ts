@@ -182,3 +182,19 @@ test("popf in ring 3 with IOPL 0 leaves IF and IOPL unchanged, silently", () => 
   assert.equal(after & 0x3000, 0, "IOPL unchanged");
   assert.equal(after & 0xd5, 0xd5, "arithmetic flags loaded");
 });
+
+test("an instruction that crosses a page is re-decoded when its second page is written", () => {
+  // mov eax, imm32 at 0x1ffd: the opcode and one byte on the first page, the rest on the next.
+  const cpu = new CPU(new PhysicalMemory(0x10000));
+  cpu.memory.ram.set([0xb8, 0x11, 0x22, 0x33, 0x44, 0xf4], 0x1ffd);
+  cpu.setPrivilege(0);
+  for (const expected of [0x44332211, 0x44332211]) {
+    cpu.eip = 0x1ffd;
+    cpu.run(1);
+    assert.equal(cpu.regs[EAX], expected, "decoded once, then from the cache");
+  }
+  cpu.write8(0x2001, 0x55); // the top byte of the immediate, on the second page
+  cpu.eip = 0x1ffd;
+  cpu.run(1);
+  assert.equal(cpu.regs[EAX], 0x55332211, "the write to the second page is seen");
+});
