@@ -100,6 +100,27 @@ export class CPU {
   // from book/cpu-control.md:424 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
+  // from book/cpu-x87.md:1085 <<the CPU's other state>>
+  /** The x87 FPU: see the x87 chapter. */
+  readonly fpu = {
+    /** Exception masks, precision and rounding control. */
+    control: 0x037f,
+    /** The status word without TOP (whose bits 11 to 13 are always 0 here). */
+    status: 0,
+    /** The physical register that is st(0). */
+    top: 0,
+    /** Per physical register: 1 if empty. */
+    empty: new Uint8Array(8).fill(1),
+    /** Per physical register: sign and biased exponent, and significand. */
+    signExponent: new Uint16Array(8),
+    significand: new BigUint64Array(8),
+    /** The last non-control instruction: offset, code selector, opcode; and its memory operand. */
+    instructionOffset: 0,
+    instructionSelector: 0,
+    opcode: 0,
+    dataOffset: 0,
+    dataSelector: 0,
+  };
 // from book/cpu-loop.md:112
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
@@ -113,6 +134,8 @@ export class CPU {
     // from book/cpu-loop.md:159 <<start in a flat 32-bit state>>
     this.segLimit.fill(0xffffffff);
     this.flags = FLAGS_ALWAYS_ONE | IF;
+    // from book/cpu-x87.md:1111 <<start in a flat 32-bit state>>
+    this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
   // from book/cpu-loop.md:122
   }
 

@@ -10,6 +10,8 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
+// from book/cpu-x87.md:2275 <<import every family's opcodes>>
+import { x87Opcodes } from "./x87.ts";
 // from book/cpu-decoder.md:104
 
 /** The one-byte and 0F two-byte opcode maps, merged from every family. */
@@ -40,6 +42,8 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
+  // from book/cpu-x87.md:2279 <<every family's opcode fragment>>
+  x87Opcodes,
 // from book/cpu-decoder.md:126
 ]) {
   merge(fragment);
