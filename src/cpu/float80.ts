@@ -292,6 +292,7 @@ export function divide(a: Float80, b: Float80, control: number): Float80 {
   if (kindA === INFINITE) return kindB === INFINITE ? invalid() : infinity(sign);
   if (kindB === INFINITE) return zero(sign);
   if (kindB === ZERO) {
+    outcome.flags &= ~DE; // dividing by zero is reported alone
     if (kindA === ZERO) return invalid();
     outcome.flags |= ZE;
     return infinity(sign);
@@ -331,7 +332,7 @@ export function squareRoot(a: Float80, control: number): Float80 {
   const sticky = root * root === wide ? 0n : 1n;
   return roundExtended(0, (root << 1n) | sticky, (e - k) / 2 - 1, control);
 }
-// from book/cpu-x87.md:525
+// from book/cpu-x87.md:526
 export const LESS = 0, EQUAL = 1, GREATER = 2, UNORDERED = 3;
 
 export function compare(a: Float80, b: Float80, quietNaNsAreFine: boolean): number {
@@ -359,7 +360,7 @@ function compareMagnitude(a: Float80, b: Float80): number {
   if (ea !== eb) return ea < eb ? -1 : 1;
   return a.sig === b.sig ? 0 : a.sig < b.sig ? -1 : 1;
 }
-// from book/cpu-x87.md:568
+// from book/cpu-x87.md:569
 /** A single (32-bit) float, exactly; raises DE for a denormal. */
 export function fromSingle(bits: number): Float80 {
   const sign = bits >>> 31, exponent = (bits >>> 23) & 0xff, fraction = bits & 0x7fffff;
@@ -384,7 +385,7 @@ export function fromDouble(bits: bigint): Float80 {
 export function fromInteger(value: bigint): Float80 {
   return value < 0n ? extendedFrom(1, -value, 0) : extendedFrom(0, value, 0);
 }
-// from book/cpu-x87.md:602
+// from book/cpu-x87.md:604
 const SINGLE_INDEFINITE = 0xffc00000 | 0;
 const DOUBLE_INDEFINITE = 0xfff8000000000000n;
 
@@ -399,7 +400,6 @@ export function toSingle(x: Float80, control: number): number | undefined {
       if (kind === SNAN) outcome.flags |= IE;
       return (sign << 31) | 0x7fc00000 | Number((x.sig >> 40n) & 0x3fffffn);
   }
-  if (kind === DENORMAL) outcome.flags |= DE;
   roundFloat(sign, x.sig, lsb(x), 24, roundingOf(control), -126, 127, ~control & (OE | UE), 0);
   return resultNone ? undefined : packSingle(sign);
 }
@@ -415,7 +415,6 @@ export function toDouble(x: Float80, control: number): bigint | undefined {
       if (kind === SNAN) outcome.flags |= IE;
       return (sign << 63n) | 0x7ff8000000000000n | ((x.sig >> 11n) & 0x7ffffffffffffn);
   }
-  if (kind === DENORMAL) outcome.flags |= DE;
   roundFloat(signOf(x), x.sig, lsb(x), 53, roundingOf(control), -1022, 1023, ~control & (OE | UE), 0);
   return resultNone ? undefined : packDouble(signOf(x));
 }
@@ -461,6 +460,7 @@ export function toDecimal(x: Float80, control: number): number[] | undefined {
   const value = toInteger(x, control, 64);
   if (value === undefined || value >= BCD_LIMIT || value <= -BCD_LIMIT) {
     outcome.flags = (outcome.flags & ~PE) | IE;
+    outcome.roundedUp = false;
     return undefined;
   }
   let magnitude = value < 0n ? -value : value;
@@ -473,7 +473,7 @@ export function toDecimal(x: Float80, control: number): number[] | undefined {
   bytes.push(signOf(x) << 7);
   return bytes;
 }
-// from book/cpu-x87.md:717
+// from book/cpu-x87.md:718
 export function roundToIntegral(x: Float80, control: number): Float80 {
   const kind = classify(x);
   if (kind === UNSUPPORTED) return invalid();
@@ -506,7 +506,7 @@ export function scale(a: Float80, b: Float80, control: number): Float80 {
   }
   return roundExtended(signOf(a), a.sig, lsb(a) + n, control, 64);
 }
-// from book/cpu-x87.md:756
+// from book/cpu-x87.md:757
 /** [exponent, significand] of x, the exponent as a value. */
 export function extract(x: Float80): [Float80, Float80] {
   const kind = classify(x);
@@ -524,17 +524,20 @@ export function extract(x: Float80): [Float80, Float80] {
   const [m, e] = normalized(x);
   return [fromInteger(BigInt(e + 63)), { se: (x.se & 0x8000) | BIAS, sig: m }];
 }
-// from book/cpu-x87.md:793
-/** After `remainder`: whether it was partial, and the quotient's low three bits. */
-export const remainderInfo = { partial: false, quotient: 0 };
+// from book/cpu-x87.md:794
+/** After `remainder`: whether it computed one (not a NaN), whether partially, and the quotient's low three bits. */
+export const remainderInfo = { complete: false, partial: false, quotient: 0 };
 
 export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolean): Float80 {
-  remainderInfo.partial = false;
+  remainderInfo.complete = remainderInfo.partial = false;
   remainderInfo.quotient = 0;
   const kindA = classify(a), kindB = classify(b);
-  const early = screen(a, kindA, b, kindB);
-  if (early) return early;
-  if (kindA === INFINITE || kindB === ZERO) return invalid();
+  if (kindA === UNSUPPORTED || kindB === UNSUPPORTED) return invalid();
+  if (isNaN80(kindA) || isNaN80(kindB)) return propagateNaN(a, kindA, b, kindB);
+  if (kindA === INFINITE) return invalid();
+  if (kindB === ZERO) return invalid();
+  if (kindA === DENORMAL || kindB === DENORMAL) outcome.flags |= DE;
+  remainderInfo.complete = true;
   if (kindB === INFINITE || kindA === ZERO) return kindA === DENORMAL ? normalizedValue(a) : a;
   const sign = signOf(a);
   const [ma, ea] = normalized(a);
@@ -544,6 +547,7 @@ export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolea
     const n = (difference & 31) | 32;
     const wide = ma << BigInt(n);
     remainderInfo.partial = true;
+    remainderInfo.complete = false;
     return roundExtended(sign, wide % mb, ea - n, 0x37f);
   }
   const common = Math.min(ea, eb);
@@ -565,7 +569,7 @@ export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolea
 function normalizedValue(x: Float80): Float80 {
   return extendedFrom(signOf(x), x.sig, lsb(x));
 }
-// from book/cpu-x87.md:844
+// from book/cpu-x87.md:849
 /** Each constant as a 128-bit significand m and the exponent of its leading bit: m × 2^(top - 127). */
 const CONSTANTS: [bigint, number][] = [
   [1n << 127n, 0], // 1
@@ -585,7 +589,7 @@ export function constant(n: number, control: number): Float80 {
   const q = roundAt(0, (m << 1n) | (irrational ? 1n : 0n), top - 128, top - 63, roundingOf(control));
   return extendedFrom(0, q, top - 63);
 }
-// from book/cpu-x87.md:891
+// from book/cpu-x87.md:901
 const scratch = new DataView(new ArrayBuffer(8));
 
 /** The double nearest to finite x (out-of-range values become infinities or zeros). */
@@ -608,16 +612,26 @@ export function fromNumber(d: number): Float80 {
   return result;
 }
 
-/** A double result of a transcendental function: inexact, and tiny if it is. */
+/** A double result of a transcendental function: inexact. */
 function approximate(d: number): Float80 {
-  const result = fromNumber(d);
-  outcome.flags |= PE;
-  if (d !== 0 && Math.abs(d) < 2 ** EMIN) outcome.flags |= UE;
-  return result;
+  return inexactResult(fromNumber(d));
 }
-// from book/cpu-x87.md:929
-const HALF_PI = 0xc90fdaa22168c234c4c6628b80dc1cd1n; // pi/2 × 2^127
-const SMALL = -32; // below 2^-32, sin x = tan x = x to within our bound
+
+/**
+ * Marks a transcendental function's result inexact, which it always is (for arguments that
+ * are not special), and so also underflowed if it is tiny, however exact our own
+ * intermediate arithmetic happened to be.
+ */
+function inexactResult(x: Float80): Float80 {
+  outcome.flags |= PE;
+  if ((x.se & 0x7fff) === 0) outcome.flags |= UE;
+  return x;
+}
+// from book/cpu-x87.md:947
+/** pi/2 × 2^127, cut to the 66 bits the x87 reduces with. */
+const HALF_PI = (0xc90fdaa22168c234c4c6628b80dc1cd1n >> 62n) << 62n;
+/** Below 2^-32, sin x and tan x round to x, or to its neighbour in the direction of rounding. */
+const SMALL = -32;
 
 /** x = k × pi/2 + r: returns [r as a double, k mod 4]. x finite and below 2^63. */
 function reduce(x: Float80): [number, number] {
@@ -632,42 +646,44 @@ function reduce(x: Float80): [number, number] {
 /** Is x finite and so small that sin x = x? */
 const tinyAngle = (x: Float80) => lsb(x) + bitLength(x.sig) - 1 < SMALL;
 
-export function sine(x: Float80): Float80 {
-  if (tinyAngle(x)) return tinyResult(x);
+export function sine(x: Float80, control: number): Float80 {
+  if (tinyAngle(x)) return nudged(x, -1n, control); // sin x is a little less than x
   const [r, k] = reduce(x);
   return approximate([Math.sin(r), Math.cos(r), -Math.sin(r), -Math.cos(r)][k]);
 }
 
-export function cosine(x: Float80): Float80 {
-  if (tinyAngle(x)) return approximate(1);
+export function cosine(x: Float80, control: number): Float80 {
+  if (tinyAngle(x)) return nudged(fromNumber(1), -1n, control); // cos x is a little less than 1
   const [r, k] = reduce(x);
   return approximate([Math.cos(r), -Math.sin(r), -Math.cos(r), Math.sin(r)][k]);
 }
 
-export function tangent(x: Float80): Float80 {
-  if (tinyAngle(x)) return tinyResult(x);
+export function tangent(x: Float80, control: number): Float80 {
+  if (tinyAngle(x)) return nudged(x, 1n, control); // tan x is a little more than x
   const [r, k] = reduce(x);
   return approximate(k & 1 ? -1 / Math.tan(r) : Math.tan(r));
 }
 
-/** x itself as an inexact result (sin x for tiny x): tiny values underflow. */
-function tinyResult(x: Float80): Float80 {
-  outcome.flags |= PE;
-  if ((x.se & 0x7fff) === 0) outcome.flags |= UE;
-  return x;
+/**
+ * A function value just below (direction -1) or above (+1) x in magnitude, closer to x than any
+ * other Float80: correctly rounded, that is x or its neighbour, as the rounding mode decides.
+ */
+function nudged(x: Float80, direction: bigint, control: number): Float80 {
+  if (x.sig === 0n) return x;
+  return roundExtended(signOf(x), (x.sig << 2n) + direction, lsb(x) - 2, control, 64);
 }
-// from book/cpu-x87.md:978
+// from book/cpu-x87.md:1000
 /** atan2(y, x) for finite or infinite y and x (NaNs and unsupported values handled by the caller). */
-export function arctangent(y: Float80, x: Float80): Float80 {
+export function arctangent(y: Float80, x: Float80, control: number): Float80 {
   const kindY = classify(y), kindX = classify(x);
   if (kindY === DENORMAL || kindX === DENORMAL) outcome.flags |= DE;
   const finite = (kind: number) => kind === NORMAL || kind === DENORMAL;
   if (finite(kindY) && finite(kindX)) {
     const topY = lsb(y) + bitLength(y.sig), topX = lsb(x) + bitLength(x.sig);
     if (topY - topX < -900) {
-      const ratio = divide(absolute(y), absolute(x), 0x37f);
-      if (signOf(x) === 0) return signOf(y) ? negate(ratio) : ratio;
-      return approximate(signOf(y) ? -Math.PI : Math.PI);
+      if (signOf(x)) return approximate(signOf(y) ? -Math.PI : Math.PI);
+      const ratio = divide(y, absolute(x), control | 0x300);
+      return inexactResult(nudged(ratio, -1n, control)); // atan r is a little less than r
     }
     const shift = Math.max(topY, topX);
     const scaledY = toNumber(extendedFrom(signOf(y), y.sig, lsb(y) - shift));
@@ -677,16 +693,16 @@ export function arctangent(y: Float80, x: Float80): Float80 {
   const angle = Math.atan2(toNumber(y), toNumber(x));
   return angle === 0 ? fromNumber(angle) : approximate(angle);
 }
-// from book/cpu-x87.md:1006
+// from book/cpu-x87.md:1028
 const LOG2_E = constant(2, 0x37f);
 const LN_2 = constant(5, 0x37f);
 
-export function twoToXMinusOne(x: Float80): Float80 {
+export function twoToXMinusOne(x: Float80, control: number): Float80 {
   const kind = classify(x);
   if (kind === ZERO) return x;
   if (kind === INFINITE) return signOf(x) ? fromNumber(-1) : x;
   if (kind === DENORMAL) outcome.flags |= DE;
-  if (lsb(x) + bitLength(x.sig) - 1 < -60) return multiply(x, LN_2, 0x37f); // 2^x - 1 = x ln 2
+  if (lsb(x) + bitLength(x.sig) - 1 < -60) return inexactResult(multiply(x, LN_2, control | 0x300)); // x ln 2
   return approximate(Math.expm1(toNumber(x) * Math.LN2));
 }
 
@@ -701,8 +717,8 @@ function log2(x: Float80): number {
 
 export function yLog2X(y: Float80, x: Float80, control: number): Float80 {
   const kindY = classify(y), kindX = classify(x);
-  if (kindY === DENORMAL || kindX === DENORMAL) outcome.flags |= DE;
   if (kindX !== ZERO && signOf(x)) return invalid();
+  if (kindY === DENORMAL || kindX === DENORMAL) outcome.flags |= DE;
   if (kindX === ZERO) {
     if (kindY === ZERO) return invalid();
     if (kindY !== INFINITE) outcome.flags |= ZE;
@@ -712,21 +728,22 @@ export function yLog2X(y: Float80, x: Float80, control: number): Float80 {
   const logarithm = log2(x);
   if (logarithm === 0) return kindY === INFINITE ? invalid() : zero(signOf(y));
   if (kindY === INFINITE) return infinity(signOf(y) ^ (logarithm < 0 ? 1 : 0));
-  const product = multiply(y, fromNumber(logarithm), control | 0x300);
-  outcome.flags |= PE;
-  return product;
+  if (kindY === ZERO) return zero(signOf(y) ^ (logarithm < 0 ? 1 : 0));
+  return inexactResult(multiply(y, fromNumber(logarithm), control | 0x300));
 }
 
 export function yLog2XPlusOne(y: Float80, x: Float80, control: number): Float80 {
   const kindY = classify(y), kindX = classify(x);
   if (kindY === DENORMAL || kindX === DENORMAL) outcome.flags |= DE;
   if (kindX === ZERO) return kindY === INFINITE ? invalid() : zero(signOf(x) ^ signOf(y));
+  if (kindX === INFINITE) return signOf(x) || kindY === ZERO ? invalid() : infinity(signOf(y));
   if (kindY === INFINITE) return infinity(signOf(x) ^ signOf(y));
-  const logarithm = lsb(x) + bitLength(x.sig) - 1 < -60
-    ? multiply(x, LOG2_E, 0x37f)
-    : fromNumber(Math.log1p(toNumber(x)) / Math.LN2);
   if (kindY === ZERO) return zero(signOf(x) ^ signOf(y));
-  const product = multiply(y, logarithm, control | 0x300);
-  outcome.flags |= PE;
-  return product;
+  if (lsb(x) + bitLength(x.sig) - 1 < -60) {
+    // log2(x + 1) = x log2(e): the product of three significands, rounded once,
+    // so that no intermediate underflows when the result does not
+    const exact = y.sig * x.sig * LOG2_E.sig;
+    return inexactResult(roundExtended(signOf(x) ^ signOf(y), exact, lsb(y) + lsb(x) + lsb(LOG2_E), control, 64));
+  }
+  return inexactResult(multiply(y, fromNumber(Math.log1p(toNumber(x)) / Math.LN2), control | 0x300));
 }
