@@ -122,13 +122,19 @@ function roundFloat(
   }
   const exponent = L + precision - 1;
   if (exponent > emax) {
-    // from book/cpu-x87.md:271 <<handle an overflowing result>>
-    if (unmasked & OE) {
+    // from book/cpu-x87.md:270 <<handle an overflowing result>>
+    if (unmasked & OE && wrap === 0) {
+      outcome.flags |= OE;
+      resultNone = true;
+    } else if (unmasked & OE && exponent - wrap <= emax) {
       outcome.flags |= OE | (inexact ? PE : 0);
-      resultNone = wrap === 0;
       resultQ = q;
       resultL = L - wrap;
       outcome.roundedUp = roundedUp;
+    } else if (unmasked & OE) {
+      outcome.flags |= OE | PE;
+      resultInfinite = true;
+      outcome.roundedUp = true;
     } else {
       outcome.flags |= OE | PE;
       resultInfinite = mode === NEAREST || (mode === UP && sign === 0) || (mode === DOWN && sign === 1);
@@ -142,11 +148,21 @@ function roundFloat(
   const tiny = TININESS_AFTER_ROUNDING ? exponent < emin : top < emin;
   if (tiny) {
     if (unmasked & UE) {
-      outcome.flags |= UE | (inexact ? PE : 0);
-      resultNone = wrap === 0;
-      resultQ = q;
-      resultL = L + wrap;
-      outcome.roundedUp = roundedUp;
+      // from book/cpu-x87.md:301 <<handle an unmasked underflow>>
+      if (wrap === 0) {
+        outcome.flags |= UE;
+        resultNone = true;
+      } else if (exponent + wrap >= emin) {
+        outcome.flags |= UE | (inexact ? PE : 0);
+        resultQ = q;
+        resultL = L + wrap;
+        outcome.roundedUp = roundedUp;
+      } else {
+        outcome.flags |= UE | PE;
+        resultQ = 0n;
+        outcome.roundedUp = false;
+      }
+      // from book/cpu-x87.md:248
       return;
     }
     L = emin - precision + 1;
@@ -159,7 +175,7 @@ function roundFloat(
   resultL = L;
   outcome.roundedUp = roundedUp;
 }
-// from book/cpu-x87.md:293
+// from book/cpu-x87.md:317
 /** The Float80 with value ±q × 2^L, where q has at most 64 bits. */
 export function extendedFrom(sign: number, q: bigint, L: number): Float80 {
   if (q === 0n) return zero(sign);
@@ -189,7 +205,7 @@ function packSingle(sign: number): number {
   if (top < -126) return signBit | (q * 2 ** (resultL + 149));
   return signBit | ((top + 127) << 23) | ((q * 2 ** (24 - bits)) & 0x7fffff);
 }
-// from book/cpu-x87.md:328
+// from book/cpu-x87.md:352
 export const precisionOf = (control: number): number => [24, 64, 53, 64][(control >> 8) & 3];
 export const roundingOf = (control: number): number => (control >> 10) & 3;
 
@@ -198,7 +214,7 @@ export function roundExtended(sign: number, mant: bigint, e2: number, control: n
   roundFloat(sign, mant, e2, precision, roundingOf(control), EMIN, EMAX, ~control & (OE | UE), EXPONENT_WRAP);
   return resultInfinite ? infinity(sign) : extendedFrom(sign, resultQ, resultL);
 }
-// from book/cpu-x87.md:349
+// from book/cpu-x87.md:373
 export const quiet = (x: Float80): Float80 => ({ se: x.se, sig: x.sig | QUIET_BIT });
 
 /** IE, and the real indefinite. */
@@ -229,7 +245,7 @@ function screen(a: Float80, kindA: number, b: Float80, kindB: number): Float80 |
   if (kindA === DENORMAL || kindB === DENORMAL) outcome.flags |= DE;
   return undefined;
 }
-// from book/cpu-x87.md:395
+// from book/cpu-x87.md:419
 export function add(a: Float80, b: Float80, control: number): Float80 {
   return addSigned(a, b, 0, control);
 }
@@ -265,7 +281,7 @@ function addSigned(a: Float80, b: Float80, negateB: number, control: number): Fl
   if (sum === 0n) return zero(signA === signB ? signA : roundingOf(control) === DOWN ? 1 : 0);
   return sum < 0n ? roundExtended(1, -sum, e2, control) : roundExtended(0, sum, e2, control);
 }
-// from book/cpu-x87.md:437
+// from book/cpu-x87.md:461
 export function multiply(a: Float80, b: Float80, control: number): Float80 {
   const kindA = classify(a), kindB = classify(b);
   const early = screen(a, kindA, b, kindB);
@@ -277,7 +293,7 @@ export function multiply(a: Float80, b: Float80, control: number): Float80 {
   if (kindA === ZERO || kindB === ZERO) return zero(sign);
   return roundExtended(sign, a.sig * b.sig, lsb(a) + lsb(b), control);
 }
-// from book/cpu-x87.md:460
+// from book/cpu-x87.md:484
 /** A finite nonzero value as significand with its top bit set, and that significand's lsb weight. */
 function normalized(x: Float80): [bigint, number] {
   const shift = 64 - bitLength(x.sig);
@@ -332,7 +348,7 @@ export function squareRoot(a: Float80, control: number): Float80 {
   const sticky = root * root === wide ? 0n : 1n;
   return roundExtended(0, (root << 1n) | sticky, (e - k) / 2 - 1, control);
 }
-// from book/cpu-x87.md:526
+// from book/cpu-x87.md:550
 export const LESS = 0, EQUAL = 1, GREATER = 2, UNORDERED = 3;
 
 export function compare(a: Float80, b: Float80, quietNaNsAreFine: boolean): number {
@@ -360,7 +376,7 @@ function compareMagnitude(a: Float80, b: Float80): number {
   if (ea !== eb) return ea < eb ? -1 : 1;
   return a.sig === b.sig ? 0 : a.sig < b.sig ? -1 : 1;
 }
-// from book/cpu-x87.md:569
+// from book/cpu-x87.md:593
 /** A single (32-bit) float, exactly; raises DE for a denormal. */
 export function fromSingle(bits: number): Float80 {
   const sign = bits >>> 31, exponent = (bits >>> 23) & 0xff, fraction = bits & 0x7fffff;
@@ -385,7 +401,7 @@ export function fromDouble(bits: bigint): Float80 {
 export function fromInteger(value: bigint): Float80 {
   return value < 0n ? extendedFrom(1, -value, 0) : extendedFrom(0, value, 0);
 }
-// from book/cpu-x87.md:604
+// from book/cpu-x87.md:628
 const SINGLE_INDEFINITE = 0xffc00000 | 0;
 const DOUBLE_INDEFINITE = 0xfff8000000000000n;
 
@@ -418,7 +434,7 @@ export function toDouble(x: Float80, control: number): bigint | undefined {
   roundFloat(signOf(x), x.sig, lsb(x), 53, roundingOf(control), -1022, 1023, ~control & (OE | UE), 0);
   return resultNone ? undefined : packDouble(signOf(x));
 }
-// from book/cpu-x87.md:645
+// from book/cpu-x87.md:669
 /** x rounded to an integer of `bits` bits, or undefined (with IE) if it does not fit. */
 export function toInteger(x: Float80, control: number, bits: number): bigint | undefined {
   const kind = classify(x);
@@ -443,7 +459,7 @@ export function toInteger(x: Float80, control: number, bits: number): bigint | u
   outcome.roundedUp = roundedUp;
   return value;
 }
-// from book/cpu-x87.md:678
+// from book/cpu-x87.md:702
 export const BCD_INDEFINITE = [0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff];
 const BCD_LIMIT = 10n ** 18n;
 
@@ -473,7 +489,7 @@ export function toDecimal(x: Float80, control: number): number[] | undefined {
   bytes.push(signOf(x) << 7);
   return bytes;
 }
-// from book/cpu-x87.md:718
+// from book/cpu-x87.md:742
 export function roundToIntegral(x: Float80, control: number): Float80 {
   const kind = classify(x);
   if (kind === UNSUPPORTED) return invalid();
@@ -506,7 +522,7 @@ export function scale(a: Float80, b: Float80, control: number): Float80 {
   }
   return roundExtended(signOf(a), a.sig, lsb(a) + n, control, 64);
 }
-// from book/cpu-x87.md:757
+// from book/cpu-x87.md:781
 /** [exponent, significand] of x, the exponent as a value. */
 export function extract(x: Float80): [Float80, Float80] {
   const kind = classify(x);
@@ -524,11 +540,11 @@ export function extract(x: Float80): [Float80, Float80] {
   const [m, e] = normalized(x);
   return [fromInteger(BigInt(e + 63)), { se: (x.se & 0x8000) | BIAS, sig: m }];
 }
-// from book/cpu-x87.md:794
+// from book/cpu-x87.md:818
 /** After `remainder`: whether it computed one (not a NaN), whether partially, and the quotient's low three bits. */
 export const remainderInfo = { complete: false, partial: false, quotient: 0 };
 
-export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolean): Float80 {
+export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolean, control: number): Float80 {
   remainderInfo.complete = remainderInfo.partial = false;
   remainderInfo.quotient = 0;
   const kindA = classify(a), kindB = classify(b);
@@ -548,7 +564,7 @@ export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolea
     const wide = ma << BigInt(n);
     remainderInfo.partial = true;
     remainderInfo.complete = false;
-    return roundExtended(sign, wide % mb, ea - n, 0x37f);
+    return roundExtended(sign, wide % mb, ea - n, control | 0x300);
   }
   const common = Math.min(ea, eb);
   const dividend = ma << BigInt(ea - common), divisor = mb << BigInt(eb - common);
@@ -562,14 +578,14 @@ export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolea
   }
   remainderInfo.quotient = Number(quotient & 7n);
   if (rest === 0n) return zero(sign);
-  return roundExtended(resultSign, rest, common, 0x37f);
+  return roundExtended(resultSign, rest, common, control | 0x300);
 }
 
 /** A denormal, rewritten with the smallest exponent it can have while staying exact. */
 function normalizedValue(x: Float80): Float80 {
   return extendedFrom(signOf(x), x.sig, lsb(x));
 }
-// from book/cpu-x87.md:849
+// from book/cpu-x87.md:873
 /** Each constant as a 128-bit significand m and the exponent of its leading bit: m × 2^(top - 127). */
 const CONSTANTS: [bigint, number][] = [
   [1n << 127n, 0], // 1
@@ -589,7 +605,7 @@ export function constant(n: number, control: number): Float80 {
   const q = roundAt(0, (m << 1n) | (irrational ? 1n : 0n), top - 128, top - 63, roundingOf(control));
   return extendedFrom(0, q, top - 63);
 }
-// from book/cpu-x87.md:901
+// from book/cpu-x87.md:930
 const scratch = new DataView(new ArrayBuffer(8));
 
 /** The double nearest to finite x (out-of-range values become infinities or zeros). */
@@ -627,7 +643,7 @@ function inexactResult(x: Float80): Float80 {
   if ((x.se & 0x7fff) === 0) outcome.flags |= UE;
   return x;
 }
-// from book/cpu-x87.md:947
+// from book/cpu-x87.md:976
 /** pi/2 × 2^127, cut to the 66 bits the x87 reduces with. */
 const HALF_PI = (0xc90fdaa22168c234c4c6628b80dc1cd1n >> 62n) << 62n;
 /** Below 2^-32, sin x and tan x round to x, or to its neighbour in the direction of rounding. */
@@ -672,7 +688,7 @@ function nudged(x: Float80, direction: bigint, control: number): Float80 {
   if (x.sig === 0n) return x;
   return roundExtended(signOf(x), (x.sig << 2n) + direction, lsb(x) - 2, control, 64);
 }
-// from book/cpu-x87.md:1000
+// from book/cpu-x87.md:1029
 /** atan2(y, x) for finite or infinite y and x (NaNs and unsupported values handled by the caller). */
 export function arctangent(y: Float80, x: Float80, control: number): Float80 {
   const kindY = classify(y), kindX = classify(x);
@@ -693,7 +709,7 @@ export function arctangent(y: Float80, x: Float80, control: number): Float80 {
   const angle = Math.atan2(toNumber(y), toNumber(x));
   return angle === 0 ? fromNumber(angle) : approximate(angle);
 }
-// from book/cpu-x87.md:1028
+// from book/cpu-x87.md:1057
 const LOG2_E = constant(2, 0x37f);
 const LN_2 = constant(5, 0x37f);
 

@@ -65,23 +65,22 @@ const formatRegister = (value: Float80) =>
   value.se.toString(16).padStart(4, "0") + value.sig.toString(16).padStart(16, "0");
 
 /**
- * The error bound the book states for the transcendental instructions: within 2^-50 of the
- * processor's result relative to it, or within 2^-60 absolutely for results below 2^-10.
+ * The error bound the book states for the transcendental instructions:
+ * |ours - processor's| <= 2^-51 × |processor's| + 2^-16445 (one unit of the smallest denormal).
+ * Special values (infinities, NaNs) must match exactly.
  */
 export function withinBound(ours: Float80, theirs: Float80): boolean {
   if (ours.se === theirs.se && ours.sig === theirs.sig) return true;
   const finite = (x: Float80) => (x.se & 0x7fff) !== 0x7fff && (x.sig >> 63n === 1n || (x.se & 0x7fff) === 0);
   if (!finite(ours) || !finite(theirs)) return false;
-  const lsb = (x: Float80) => Math.max(x.se & 0x7fff, 1) - 16383 - 63;
+  const lsb = (x: Float80) => Math.max(x.se & 0x7fff, 1) - 16383 - 63; // >= -16445
   const common = Math.min(lsb(ours), lsb(theirs));
   const value = (x: Float80) => (x.se & 0x8000 ? -1n : 1n) * (x.sig << BigInt(lsb(x) - common));
   const a = value(ours), b = value(theirs);
   const difference = a > b ? a - b : b - a;
   const magnitude = b < 0n ? -b : b;
-  if (difference << 50n <= magnitude) return true;
-  // small results: an absolute bound of 2^-60, that is difference * 2^common <= 2^-60
-  const smallResult = lsb(theirs) + 64 < -10 || magnitude === 0n;
-  return smallResult && common + 60 <= 0 && difference <= 1n << BigInt(-60 - common) ;
+  const smallestDenormal = 1n << BigInt(-16445 - common); // 2^-16445 in units of 2^common (common >= -16445)
+  return difference << 51n <= (magnitude << 0n) + (smallestDenormal << 51n);
 }
 
 /** Runs one vector; returns what differed (empty when it matched). */
@@ -90,6 +89,7 @@ export function replayX87(cpu: CPU, vector: X87Vector): string[] {
   cpu.memory.ram.fill(0xcc, 0, 32);
   cpu.memory.ram.set(code, 0);
   cpu.forgetCode(0);
+  cpu.flushTlb(); // keeps the TLB's list of filled pages short, which keeps forgetCode cheap
   for (const [address, bytes] of vector.in.mem) cpu.memory.ram.set(Buffer.from(bytes, "hex"), address);
   cpu.regs[0] = vector.in.eax;
   cpu.setEflags(vector.in.eflags | IF, -1);

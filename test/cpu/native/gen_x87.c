@@ -954,6 +954,55 @@ static void transcendental(void)
     }
 }
 
+/* Unmasked exceptions: the instruction sets the flags and ES (the fault comes at the next
+ * waiting instruction, which the vector does not execute), and what it does to the
+ * destination depends on the exception.  Inputs never have an unmasked exception pending. */
+static void unmasked(void)
+{
+    struct { const char *name; uint8_t op; int reg; int mem; int size; int kind; } F[] = {
+        {"fadd st, st(i) [unmasked]", 0xD8, 0, 0, 0, 0}, {"fmul st, st(i) [unmasked]", 0xD8, 1, 0, 0, 0},
+        {"fdiv st, st(i) [unmasked]", 0xD8, 6, 0, 0, 0}, {"fsubp st(i), st [unmasked]", 0xDE, 5, 0, 0, 0},
+        {"fdiv m32fp [unmasked]", 0xD8, 6, 1, 4, 1}, {"fadd m64fp [unmasked]", 0xDC, 0, 1, 8, 2},
+        {"fcom st(i) [unmasked]", 0xD8, 2, 0, 0, 0}, {"fcomip st, st(i) [unmasked]", 0xDF, 6, 0, 0, 0},
+        {"fsqrt [unmasked]", 0xD9, -0x3A, 0, 0, 3}, {"frndint [unmasked]", 0xD9, -0x3C, 0, 0, 3},
+        {"fscale [unmasked]", 0xD9, -0x3D, 0, 0, 4}, {"fprem [unmasked]", 0xD9, -0x38, 0, 0, 4},
+        {"fxtract [unmasked]", 0xD9, -0x34, 0, 0, 3},
+        {"fst m32fp [unmasked]", 0xD9, 2, 1, 4, 5}, {"fstp m64fp [unmasked]", 0xDD, 3, 1, 8, 5},
+        {"fistp m32int [unmasked]", 0xDB, 3, 1, 4, 5}, {"fbstp m80bcd [unmasked]", 0xDF, 6, 1, 10, 5},
+        {"fld m32fp [unmasked]", 0xD9, 0, 1, 4, 6}, {"fld st(i) [unmasked]", 0xD9, -1, 0, 0, 7},
+        {"fxch st(i) [unmasked]", 0xD9, 1, 0, 0, 7},
+    };
+    for (unsigned k = 0; k < sizeof F / sizeof F[0]; k++) {
+        rseed(F[k].name);
+        for (int r = 0; r < 300; r++) {
+            XV v; vbegin(&v, F[k].name);
+            uint16_t masks = 0x3F;
+            for (int b = 0; b < 6; b++) if (rndn(3) == 0) masks &= (uint16_t)~(1 << b);
+            set_cw(&v, (uint16_t)((cw12(r) & ~0x3F) | masks));
+            set_sw(&v, top_of(&v), 0);
+            int i = 1 + rndn(7);
+            f80 a = rval(), b = rndn(2) ? related(a) : rval();
+            if (rndn(6) == 0) { int e = rndn(2) ? 1 + (int)rndn(40) : 0x7FFE - (int)rndn(40); a = mk(rndn(2), e, rsig()); b = mk(rndn(2), rndn(2) ? 0x3FFF + (int)rndn(60) : 0x3FFF - (int)rndn(60), rsig()); }
+            if (F[k].kind == 4) { st(&v, 1, b); st(&v, 0, a); maybe_empty(&v, 0); }
+            else if (F[k].kind == 7) { st(&v, 0, a); st(&v, i, b); if (rndn(3) == 0) empty(&v, i); if (rndn(4) == 0) empty(&v, 0); if (rndn(4) == 0) st(&v, 7, rval()); }
+            else { st(&v, i, b); st(&v, 0, a); maybe_empty(&v, 0); maybe_empty(&v, i); }
+            if (F[k].mem) {
+                uint32_t A = maddr(F[k].size);
+                region(&v, A - 8, F[k].size + 16);
+                if (F[k].kind == 1 || F[k].kind == 6) { uint32_t x = rf32(); wm(A, &x, 4); }
+                else if (F[k].kind == 2) { uint64_t x = rf64(); wm(A, &x, 8); }
+                else if (F[k].kind == 5 && rndn(2)) st(&v, 0, mk(rndn(2), rndn(2) ? 0x3F81 + (int)rndn(40) - 30 : 0x43FE + (int)rndn(8) - 2, rsig()));
+                ins_mem(&v, 0, F[k].op, F[k].reg, A);
+            } else if (F[k].reg < 0) {
+                put(&v, F[k].op); put(&v, (uint8_t)(F[k].reg == -1 ? 0xC0 + i : 0xC0 - F[k].reg));
+            } else {
+                ins_reg(&v, F[k].op, F[k].reg, i);
+            }
+            run(&v);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -1012,6 +1061,7 @@ int main(int argc, char **argv)
     stores();
     control();
     transcendental();
+    unmasked();
     fclose(out);
     fprintf(stderr, "x87      %7d vectors, %d forms; reserved env bits seen: cw/sw %08x tw %04x\n",
             total, nforms, reserved_seen[0], reserved_seen[1]);
