@@ -4,7 +4,7 @@
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, type Handler, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
-import { DEVICE_NOT_AVAILABLE, FPU_ERROR } from "./faults.ts";
+import { DEVICE_NOT_AVAILABLE, FPU_ERROR, invalidOpcode } from "./faults.ts";
 import { AF, CF, CS, OF, PF, SF as SIGN_FLAG, ZF } from "./registers.ts";
 import {
   add, arctangent, BCD_INDEFINITE, OE, UE, classify, compare, constant, cosine, DE, DENORMAL, divide, EQUAL,
@@ -782,11 +782,14 @@ function binaryTranscendental(cpu: CPU, insn: Insn): void {
   else result = yLog2XPlusOne(y, x, fpu.control);
   complete(fpu, 1, result, true);
 }
-// from book/cpu-x87.md:2220
+// from book/cpu-x87.md:2225
 type Forms = (OpcodeEntry | undefined)[];
 
+const reserved = op("(bad)", "", invalidOpcode);
+
 function escape(memory: Forms, register: Forms): OpcodeEntry {
-  return { mnemonic: "(escape)", operands: [], exec: () => {}, group: memory, registerForms: register };
+  const forms = Array.from({ length: 64 }, (_, k) => register[k] ?? reserved);
+  return { mnemonic: "(escape)", operands: [], exec: () => {}, group: memory, registerForms: forms };
 }
 
 /** Eight register forms, one for each st(i). */
