@@ -1003,6 +1003,27 @@ static void unmasked(void)
     }
 }
 
+/* The reserved precision-control setting (01): which precision does it give? */
+static void reserved_precision(void)
+{
+    struct { const char *name; uint8_t op, modrm; int rm; } F[] = {
+        {"fadd st, st(i) [pc 01]", 0xD8, 0xC0, 1}, {"fdiv st, st(i) [pc 01]", 0xD8, 0xF0, 1}, {"fsqrt [pc 01]", 0xD9, 0xFA, 0},
+    };
+    for (unsigned k = 0; k < sizeof F / sizeof F[0]; k++) {
+        rseed(F[k].name);
+        for (int r = 0; r < 200; r++) {
+            XV v; vbegin(&v, F[k].name);
+            set_cw(&v, cw_of(1, r % 4));
+            set_sw(&v, top_of(&v), 0);
+            int i = 1 + rndn(7);
+            f80 a = rval(), b = rndn(2) ? related(a) : rval();
+            st(&v, i, b); st(&v, 0, a);
+            put(&v, F[k].op); put(&v, (uint8_t)(F[k].modrm + (F[k].rm ? i : 0)));
+            run(&v);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : ".";
@@ -1062,6 +1083,7 @@ int main(int argc, char **argv)
     control();
     transcendental();
     unmasked();
+    reserved_precision();
     fclose(out);
     fprintf(stderr, "x87      %7d vectors, %d forms; reserved env bits seen: cw/sw %08x tw %04x\n",
             total, nforms, reserved_seen[0], reserved_seen[1]);
