@@ -56,11 +56,14 @@ export const outcome = { flags: 0, roundedUp: false };
 let inexact = false;
 let roundedUp = false;
 
-/** The number of bits in a positive bigint. */
+/**
+ * The number of bits in a positive bigint. The double nearest x has the right exponent, or
+ * one too many when x rounded up to a power of two, which one shift tells.
+ */
 export function bitLength(x: bigint): number {
   if (x < 0x100000000n) return 32 - Math.clz32(Number(x));
-  const hex = x.toString(16);
-  return (hex.length - 1) * 4 + 32 - Math.clz32(parseInt(hex[0], 16));
+  const guess = Math.floor(Math.log2(Number(x))) + 1;
+  return x >> BigInt(guess - 1) === 0n ? guess - 1 : guess;
 }
 
 /** Rounds sign × mant × 2^e2 to a multiple of 2^lsbWanted; returns the multiple's magnitude. */
@@ -92,7 +95,7 @@ function roundAt(sign: number, mant: bigint, e2: number, lsbWanted: number, mode
   }
   return roundedUp ? kept + 1n : kept;
 }
-// from book/cpu-x87.md:212
+// from book/cpu-x87.md:216
 /** The x87 decides tininess after rounding. */
 const TININESS_AFTER_ROUNDING = true;
 /** How far an unmasked overflow or underflow moves a register result's exponent. */
@@ -122,7 +125,7 @@ function roundFloat(
   }
   const exponent = L + precision - 1;
   if (exponent > emax) {
-    // from book/cpu-x87.md:270 <<handle an overflowing result>>
+    // from book/cpu-x87.md:274 <<handle an overflowing result>>
     if (unmasked & OE && wrap === 0) {
       outcome.flags |= OE;
       resultNone = true;
@@ -142,13 +145,13 @@ function roundFloat(
       resultQ = (1n << BigInt(precision)) - 1n;
       resultL = emax - precision + 1;
     }
-    // from book/cpu-x87.md:242
+    // from book/cpu-x87.md:246
     return;
   }
   const tiny = TININESS_AFTER_ROUNDING ? exponent < emin : top < emin;
   if (tiny) {
     if (unmasked & UE) {
-      // from book/cpu-x87.md:301 <<handle an unmasked underflow>>
+      // from book/cpu-x87.md:299 <<handle an unmasked underflow>>
       if (wrap === 0) {
         outcome.flags |= UE;
         resultNone = true;
@@ -162,7 +165,7 @@ function roundFloat(
         resultQ = 0n;
         outcome.roundedUp = false;
       }
-      // from book/cpu-x87.md:248
+      // from book/cpu-x87.md:252
       return;
     }
     L = emin - precision + 1;
@@ -175,7 +178,7 @@ function roundFloat(
   resultL = L;
   outcome.roundedUp = roundedUp;
 }
-// from book/cpu-x87.md:317
+// from book/cpu-x87.md:321
 /** The Float80 with value ±q × 2^L, where q has at most 64 bits. */
 export function extendedFrom(sign: number, q: bigint, L: number): Float80 {
   if (q === 0n) return zero(sign);
@@ -205,7 +208,7 @@ function packSingle(sign: number): number {
   if (top < -126) return signBit | (q * 2 ** (resultL + 149));
   return signBit | ((top + 127) << 23) | ((q * 2 ** (24 - bits)) & 0x7fffff);
 }
-// from book/cpu-x87.md:352
+// from book/cpu-x87.md:356
 export const precisionOf = (control: number): number => [24, 64, 53, 64][(control >> 8) & 3];
 export const roundingOf = (control: number): number => (control >> 10) & 3;
 
@@ -214,7 +217,7 @@ export function roundExtended(sign: number, mant: bigint, e2: number, control: n
   roundFloat(sign, mant, e2, precision, roundingOf(control), EMIN, EMAX, ~control & (OE | UE), EXPONENT_WRAP);
   return resultInfinite ? infinity(sign) : extendedFrom(sign, resultQ, resultL);
 }
-// from book/cpu-x87.md:373
+// from book/cpu-x87.md:377
 export const quiet = (x: Float80): Float80 => ({ se: x.se, sig: x.sig | QUIET_BIT });
 
 /** IE, and the real indefinite. */
@@ -245,7 +248,7 @@ function screen(a: Float80, kindA: number, b: Float80, kindB: number): Float80 |
   if (kindA === DENORMAL || kindB === DENORMAL) outcome.flags |= DE;
   return undefined;
 }
-// from book/cpu-x87.md:419
+// from book/cpu-x87.md:423
 export function add(a: Float80, b: Float80, control: number): Float80 {
   return addSigned(a, b, 0, control);
 }
@@ -281,7 +284,7 @@ function addSigned(a: Float80, b: Float80, negateB: number, control: number): Fl
   if (sum === 0n) return zero(signA === signB ? signA : roundingOf(control) === DOWN ? 1 : 0);
   return sum < 0n ? roundExtended(1, -sum, e2, control) : roundExtended(0, sum, e2, control);
 }
-// from book/cpu-x87.md:461
+// from book/cpu-x87.md:465
 export function multiply(a: Float80, b: Float80, control: number): Float80 {
   const kindA = classify(a), kindB = classify(b);
   const early = screen(a, kindA, b, kindB);
@@ -293,7 +296,7 @@ export function multiply(a: Float80, b: Float80, control: number): Float80 {
   if (kindA === ZERO || kindB === ZERO) return zero(sign);
   return roundExtended(sign, a.sig * b.sig, lsb(a) + lsb(b), control);
 }
-// from book/cpu-x87.md:484
+// from book/cpu-x87.md:492
 /** A finite nonzero value as significand with its top bit set, and that significand's lsb weight. */
 function normalized(x: Float80): [bigint, number] {
   const shift = 64 - bitLength(x.sig);
@@ -348,7 +351,7 @@ export function squareRoot(a: Float80, control: number): Float80 {
   const sticky = root * root === wide ? 0n : 1n;
   return roundExtended(0, (root << 1n) | sticky, (e - k) / 2 - 1, control);
 }
-// from book/cpu-x87.md:550
+// from book/cpu-x87.md:558
 export const LESS = 0, EQUAL = 1, GREATER = 2, UNORDERED = 3;
 
 export function compare(a: Float80, b: Float80, quietNaNsAreFine: boolean): number {
@@ -376,7 +379,7 @@ function compareMagnitude(a: Float80, b: Float80): number {
   if (ea !== eb) return ea < eb ? -1 : 1;
   return a.sig === b.sig ? 0 : a.sig < b.sig ? -1 : 1;
 }
-// from book/cpu-x87.md:593
+// from book/cpu-x87.md:601
 /** A single (32-bit) float, exactly; raises DE for a denormal. */
 export function fromSingle(bits: number): Float80 {
   const sign = bits >>> 31, exponent = (bits >>> 23) & 0xff, fraction = bits & 0x7fffff;
@@ -401,7 +404,7 @@ export function fromDouble(bits: bigint): Float80 {
 export function fromInteger(value: bigint): Float80 {
   return value < 0n ? extendedFrom(1, -value, 0) : extendedFrom(0, value, 0);
 }
-// from book/cpu-x87.md:628
+// from book/cpu-x87.md:636
 const SINGLE_INDEFINITE = 0xffc00000 | 0;
 const DOUBLE_INDEFINITE = 0xfff8000000000000n;
 
@@ -434,7 +437,7 @@ export function toDouble(x: Float80, control: number): bigint | undefined {
   roundFloat(signOf(x), x.sig, lsb(x), 53, roundingOf(control), -1022, 1023, ~control & (OE | UE), 0);
   return resultNone ? undefined : packDouble(signOf(x));
 }
-// from book/cpu-x87.md:669
+// from book/cpu-x87.md:677
 /** x rounded to an integer of `bits` bits, or undefined (with IE) if it does not fit. */
 export function toInteger(x: Float80, control: number, bits: number): bigint | undefined {
   const kind = classify(x);
@@ -459,7 +462,7 @@ export function toInteger(x: Float80, control: number, bits: number): bigint | u
   outcome.roundedUp = roundedUp;
   return value;
 }
-// from book/cpu-x87.md:702
+// from book/cpu-x87.md:710
 export const BCD_INDEFINITE = [0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff];
 const BCD_LIMIT = 10n ** 18n;
 
@@ -489,7 +492,7 @@ export function toDecimal(x: Float80, control: number): number[] | undefined {
   bytes.push(signOf(x) << 7);
   return bytes;
 }
-// from book/cpu-x87.md:742
+// from book/cpu-x87.md:750
 export function roundToIntegral(x: Float80, control: number): Float80 {
   const kind = classify(x);
   if (kind === UNSUPPORTED) return invalid();
@@ -522,7 +525,7 @@ export function scale(a: Float80, b: Float80, control: number): Float80 {
   }
   return roundExtended(signOf(a), a.sig, lsb(a) + n, control, 64);
 }
-// from book/cpu-x87.md:781
+// from book/cpu-x87.md:789
 /** [exponent, significand] of x, the exponent as a value. */
 export function extract(x: Float80): [Float80, Float80] {
   const kind = classify(x);
@@ -540,7 +543,7 @@ export function extract(x: Float80): [Float80, Float80] {
   const [m, e] = normalized(x);
   return [fromInteger(BigInt(e + 63)), { se: (x.se & 0x8000) | BIAS, sig: m }];
 }
-// from book/cpu-x87.md:818
+// from book/cpu-x87.md:826
 /** After `remainder`: whether it computed one (not a NaN), whether partially, and the quotient's low three bits. */
 export const remainderInfo = { complete: false, partial: false, quotient: 0 };
 
@@ -585,7 +588,7 @@ export function remainder(a: Float80, b: Float80, roundQuotientToNearest: boolea
 function normalizedValue(x: Float80): Float80 {
   return extendedFrom(signOf(x), x.sig, lsb(x));
 }
-// from book/cpu-x87.md:873
+// from book/cpu-x87.md:881
 /** Each constant as a 128-bit significand m and the exponent of its leading bit: m × 2^(top - 127). */
 const CONSTANTS: [bigint, number][] = [
   [1n << 127n, 0], // 1
@@ -605,7 +608,7 @@ export function constant(n: number, control: number): Float80 {
   const q = roundAt(0, (m << 1n) | (irrational ? 1n : 0n), top - 128, top - 63, roundingOf(control));
   return extendedFrom(0, q, top - 63);
 }
-// from book/cpu-x87.md:930
+// from book/cpu-x87.md:938
 const scratch = new DataView(new ArrayBuffer(8));
 
 /** The double nearest to finite x (out-of-range values become infinities or zeros). */
@@ -643,7 +646,7 @@ function inexactResult(x: Float80): Float80 {
   if ((x.se & 0x7fff) === 0) outcome.flags |= UE;
   return x;
 }
-// from book/cpu-x87.md:976
+// from book/cpu-x87.md:984
 /** pi/2 × 2^127, cut to the 66 bits the x87 reduces with. */
 const HALF_PI = (0xc90fdaa22168c234c4c6628b80dc1cd1n >> 62n) << 62n;
 /** Below 2^-32, sin x and tan x round to x, or to its neighbour in the direction of rounding. */
@@ -688,7 +691,7 @@ function nudged(x: Float80, direction: bigint, control: number): Float80 {
   if (x.sig === 0n) return x;
   return roundExtended(signOf(x), (x.sig << 2n) + direction, lsb(x) - 2, control, 64);
 }
-// from book/cpu-x87.md:1029
+// from book/cpu-x87.md:1037
 /** atan2(y, x) for finite or infinite y and x (NaNs and unsupported values handled by the caller). */
 export function arctangent(y: Float80, x: Float80, control: number): Float80 {
   const kindY = classify(y), kindX = classify(x);
@@ -709,7 +712,7 @@ export function arctangent(y: Float80, x: Float80, control: number): Float80 {
   const angle = Math.atan2(toNumber(y), toNumber(x));
   return angle === 0 ? fromNumber(angle) : approximate(angle);
 }
-// from book/cpu-x87.md:1057
+// from book/cpu-x87.md:1065
 const LOG2_E = constant(2, 0x37f);
 const LN_2 = constant(5, 0x37f);
 
