@@ -181,7 +181,7 @@ function fwait(cpu: CPU): void {
   if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) throw cpu.fault(DEVICE_NOT_AVAILABLE);
   if (cpu.fpu.status & ERROR_SUMMARY) throw cpu.fault(FPU_ERROR);
 }
-// from book/cpu-x87.md:1455
+// from book/cpu-x87.md:1458
 function read64(cpu: CPU, linear: number): bigint {
   const low = cpu.read32(linear), high = cpu.read32((linear + 4) | 0);
   return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
@@ -198,9 +198,9 @@ function readBytes(cpu: CPU, linear: number, count: number): number[] {
   return bytes;
 }
 
-/** The memory operand's address for `size` bytes; writes of more than 4 bytes are probed first. */
+/** The memory operand's address for `size` bytes; for a write, every byte is probed first. */
 function operand(cpu: CPU, insn: Insn, size: number, write: boolean): number {
-  if (write && size > 4) cpu.probeWrite(insn.seg, cpu.effectiveAddress(insn), size);
+  if (write) cpu.probeWrite(insn.seg, cpu.effectiveAddress(insn), size);
   return cpu.operandAddress(insn, size, write);
 }
 
@@ -222,7 +222,7 @@ function load(cpu: CPU, insn: Insn, format: number): Float80 {
     }
   }
 }
-// from book/cpu-x87.md:1508
+// from book/cpu-x87.md:1511
 const ADD = 0, MUL = 1, COM = 2, COMP = 3, SUB = 4, SUBR = 5, DIV = 6, DIVR = 7;
 const arithmeticNames = ["add", "mul", "com", "comp", "sub", "subr", "div", "divr"];
 
@@ -237,7 +237,7 @@ function arithmetic(operation: number, a: Float80, b: Float80, control: number):
     default: return divide(b, a, control);
   }
 }
-// from book/cpu-x87.md:1534
+// from book/cpu-x87.md:1537
 /** fop m32fp / m64fp / m32int / m16int: st(0) = st(0) op memory. */
 function arithmeticMemory(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
@@ -296,7 +296,7 @@ function arithmeticRegister(cpu: CPU, insn: Insn): void {
     : arithmetic(operation, readST(fpu, i), readST(fpu, 0), fpu.control);
   complete(fpu, dest, result, popAfter);
 }
-// from book/cpu-x87.md:1599
+// from book/cpu-x87.md:1602
 function unaryOperation(cpu: CPU, compute: (x: Float80, control: number) => Float80): void {
   const fpu = cpu.fpu;
   if (isEmpty(fpu, 0)) {
@@ -311,7 +311,7 @@ const fchs: Handler = (cpu) => unaryOperation(cpu, negate);
 const fabs: Handler = (cpu) => unaryOperation(cpu, absolute);
 const fsqrt: Handler = (cpu) => unaryOperation(cpu, squareRoot);
 const frndint: Handler = (cpu) => unaryOperation(cpu, roundToIntegral);
-// from book/cpu-x87.md:1620
+// from book/cpu-x87.md:1623
 function fscale(cpu: CPU): void {
   const fpu = cpu.fpu;
   if (isEmpty(fpu, 0) || isEmpty(fpu, 1)) {
@@ -365,7 +365,7 @@ function fxtract(cpu: CPU): void {
   push(fpu, significand);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:1691
+// from book/cpu-x87.md:1694
 const conditionFor = [C0, C3, 0, C3 | C2 | C0]; // LESS, EQUAL, GREATER, UNORDERED
 const eflagsFor = [CF, ZF, 0, ZF | PF | CF];
 
@@ -410,7 +410,7 @@ const QUIET = 4, TO_EFLAGS = 8;
 function ftst(cpu: CPU): void {
   report(cpu, stOrNothing(cpu.fpu, 0), zero(0), false, 0, false);
 }
-// from book/cpu-x87.md:1741
+// from book/cpu-x87.md:1744
 const examineCodes = [C3, C2, C3 | C2, C2 | C0, C0, C0, 0]; // ZERO NORMAL DENORMAL INFINITE QNAN SNAN UNSUPPORTED
 
 function fxam(cpu: CPU): void {
@@ -419,7 +419,7 @@ function fxam(cpu: CPU): void {
   const codes = isEmpty(fpu, 0) ? C3 | C0 : examineCodes[classify(value)];
   fpu.status = (fpu.status & ~CONDITION_CODES) | codes | (signOf(value) ? C1 : 0);
 }
-// from book/cpu-x87.md:1760
+// from book/cpu-x87.md:1763
 /** Pushes `value` if the stack has room and no unmasked exception forbids it. */
 function pushResult(fpu: Fpu, value: Float80): void {
   if (!isEmpty(fpu, 7)) {
@@ -466,7 +466,7 @@ function loadConstant(cpu: CPU, insn: Insn): void {
   begin();
   pushResult(cpu.fpu, constant(insn.op, cpu.fpu.control));
 }
-// from book/cpu-x87.md:1817
+// from book/cpu-x87.md:1820
 /** fst/fstp m32fp, m64fp; fist/fistp m16int, m32int, m64int (insn.op: format; +8: pop). */
 function storeMemory(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
@@ -504,7 +504,7 @@ function storeMemory(cpu: CPU, insn: Insn): void {
   if (popAfter) pop(fpu);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:1860
+// from book/cpu-x87.md:1863
 function storeBytes(cpu: CPU, linear: number, bytes: number[]): void {
   for (let k = 0; k < bytes.length; k++) cpu.write8((linear + k) | 0, bytes[k]);
 }
@@ -555,7 +555,7 @@ function storeRegister(cpu: CPU, insn: Insn): void {
   }
   if (insn.op) pop(fpu);
 }
-// from book/cpu-x87.md:1921
+// from book/cpu-x87.md:1924
 function fxch(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
   const i = insn.modrm & 7;
@@ -585,7 +585,7 @@ function rotate(cpu: CPU, insn: Insn): void {
 }
 
 function fnop(): void {}
-// from book/cpu-x87.md:1958
+// from book/cpu-x87.md:1961
 function fcmov(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
   const i = insn.modrm & 7;
@@ -597,7 +597,7 @@ function fcmov(cpu: CPU, insn: Insn): void {
   const holds = [flags & CF, flags & ZF, flags & (CF | ZF), flags & PF][insn.op & 3] !== 0;
   if (holds !== (insn.op >= 4)) writeST(fpu, 0, readST(fpu, i));
 }
-// from book/cpu-x87.md:1979
+// from book/cpu-x87.md:1982
 function fldcw(cpu: CPU, insn: Insn): void {
   setControlWord(cpu.fpu, cpu.read16(operand(cpu, insn, 2, false)));
 }
@@ -621,7 +621,7 @@ function fninit(cpu: CPU): void {
 
 /** fneni, fndisi, fnsetpm: the 8087's and 287's, which later processors accept and ignore. */
 function ignored(): void {}
-// from book/cpu-x87.md:2030
+// from book/cpu-x87.md:2033
 /** Writes the environment at `linear`; returns its size. */
 function storeEnvironment(cpu: CPU, linear: number, size16: boolean): number {
   const fpu = cpu.fpu;
@@ -657,7 +657,7 @@ function fnsave(cpu: CPU, insn: Insn): void {
   }
   initialize(fpu);
 }
-// from book/cpu-x87.md:2072
+// from book/cpu-x87.md:2075
 interface Environment {
   control: number; status: number; tags: number;
   instructionOffset: number; instructionSelector: number; opcode: number; dataOffset: number; dataSelector: number;
@@ -708,7 +708,7 @@ function frstor(cpu: CPU, insn: Insn): void {
     fpu.significand[p] = value.sig;
   });
 }
-// from book/cpu-x87.md:2134
+// from book/cpu-x87.md:2137
 const ONE = fromNumber(1);
 
 /** NaNs, unsupported values and infinities for one-operand functions; undefined to go on. */
@@ -756,7 +756,7 @@ function trigonometry(cpu: CPU, insn: Insn): void {
   if (results.length > 1) push(fpu, results[1]);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:2187
+// from book/cpu-x87.md:2190
 function f2xm1(cpu: CPU): void {
   unaryOperation(cpu, (x, control) => screenOne(x, classify(x)) ?? twoToXMinusOne(x, control));
 }
@@ -782,7 +782,7 @@ function binaryTranscendental(cpu: CPU, insn: Insn): void {
   else result = yLog2XPlusOne(y, x, fpu.control);
   complete(fpu, 1, result, true);
 }
-// from book/cpu-x87.md:2237
+// from book/cpu-x87.md:2240
 type Forms = (OpcodeEntry | undefined)[];
 
 const reserved = op("(bad)", "", invalidOpcode);
