@@ -100,7 +100,7 @@ export class CPU {
   // from book/cpu-control.md:424 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
-  // from book/cpu-x87.md:1145 <<the CPU's other state>>
+  // from book/cpu-x87.md:1156 <<the CPU's other state>>
   /** The x87 FPU: see the x87 chapter. */
   readonly fpu = {
     /** Exception masks, precision and rounding control. */
@@ -134,7 +134,7 @@ export class CPU {
     // from book/cpu-loop.md:159 <<start in a flat 32-bit state>>
     this.segLimit.fill(0xffffffff);
     this.flags = FLAGS_ALWAYS_ONE | IF;
-    // from book/cpu-x87.md:1171 <<start in a flat 32-bit state>>
+    // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
   // from book/cpu-loop.md:122
   }
