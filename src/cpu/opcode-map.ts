@@ -10,7 +10,7 @@ import { multiplyOpcodes } from "./muldiv.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
-// from book/cpu-x87.md:2382 <<import every family's opcodes>>
+// from book/cpu-x87.md:2387 <<import every family's opcodes>>
 import { x87Opcodes } from "./x87.ts";
 // from book/cpu-decoder.md:112
 
@@ -42,7 +42,7 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
-  // from book/cpu-x87.md:2386 <<every family's opcode fragment>>
+  // from book/cpu-x87.md:2391 <<every family's opcode fragment>>
   x87Opcodes,
 // from book/cpu-decoder.md:134
 ]) {

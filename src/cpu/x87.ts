@@ -49,7 +49,7 @@ function pop(fpu: Fpu): void {
   fpu.empty[fpu.top] = 1;
   fpu.top = (fpu.top + 1) & 7;
 }
-// from book/cpu-x87.md:1255
+// from book/cpu-x87.md:1257
 export function statusWord(fpu: Fpu): number {
   return fpu.status | (fpu.top << 11);
 }
@@ -102,7 +102,7 @@ function initialize(fpu: Fpu): void {
   fpu.empty.fill(1);
   fpu.instructionOffset = fpu.instructionSelector = fpu.opcode = fpu.dataOffset = fpu.dataSelector = 0;
 }
-// from book/cpu-x87.md:1341
+// from book/cpu-x87.md:1343
 /** Clears the outcome before an operation. */
 function begin(): void {
   outcome.flags = 0;
@@ -130,7 +130,7 @@ function complete(fpu: Fpu, dest: number, result: Float80, popAfter: boolean): v
   if (popAfter) pop(fpu);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:1378
+// from book/cpu-x87.md:1380
 function stackUnderflow(fpu: Fpu): boolean {
   fpu.status &= ~C1;
   raise(fpu, IE | STACK_FAULT);
@@ -142,7 +142,7 @@ function stackOverflow(fpu: Fpu): boolean {
   raise(fpu, IE | STACK_FAULT);
   return (fpu.control & IE) !== 0;
 }
-// from book/cpu-x87.md:1411
+// from book/cpu-x87.md:1413
 /** The checks before an x87 instruction: #NM, then (for waiting ones) a pending #MF. */
 function check(cpu: CPU, waiting: boolean): void {
   if (cpu.cr0 & (CR0_EM | CR0_TS)) throw cpu.fault(DEVICE_NOT_AVAILABLE);
@@ -176,12 +176,12 @@ function x87(mnemonic: string, operands: string, body: Handler, kind = COMPUTE, 
     };
   return op(mnemonic, operands, exec, extra);
 }
-// from book/cpu-x87.md:1453
+// from book/cpu-x87.md:1455
 function fwait(cpu: CPU): void {
   if ((cpu.cr0 & (CR0_MP | CR0_TS)) === (CR0_MP | CR0_TS)) throw cpu.fault(DEVICE_NOT_AVAILABLE);
   if (cpu.fpu.status & ERROR_SUMMARY) throw cpu.fault(FPU_ERROR);
 }
-// from book/cpu-x87.md:1469
+// from book/cpu-x87.md:1471
 function read64(cpu: CPU, linear: number): bigint {
   const low = cpu.read32(linear), high = cpu.read32((linear + 4) | 0);
   return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
@@ -222,7 +222,7 @@ function load(cpu: CPU, insn: Insn, format: number): Float80 {
     }
   }
 }
-// from book/cpu-x87.md:1522
+// from book/cpu-x87.md:1524
 const ADD = 0, MUL = 1, COM = 2, COMP = 3, SUB = 4, SUBR = 5, DIV = 6, DIVR = 7;
 const arithmeticNames = ["add", "mul", "com", "comp", "sub", "subr", "div", "divr"];
 
@@ -237,7 +237,7 @@ function arithmetic(operation: number, a: Float80, b: Float80, control: number):
     default: return divide(b, a, control);
   }
 }
-// from book/cpu-x87.md:1548
+// from book/cpu-x87.md:1550
 /** fop m32fp / m64fp / m32int / m16int: st(0) = st(0) op memory. */
 function arithmeticMemory(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
@@ -296,7 +296,7 @@ function arithmeticRegister(cpu: CPU, insn: Insn): void {
     : arithmetic(operation, readST(fpu, i), readST(fpu, 0), fpu.control);
   complete(fpu, dest, result, popAfter);
 }
-// from book/cpu-x87.md:1613
+// from book/cpu-x87.md:1615
 function unaryOperation(cpu: CPU, compute: (x: Float80, control: number) => Float80): void {
   const fpu = cpu.fpu;
   if (isEmpty(fpu, 0)) {
@@ -311,7 +311,7 @@ const fchs: Handler = (cpu) => unaryOperation(cpu, negate);
 const fabs: Handler = (cpu) => unaryOperation(cpu, absolute);
 const fsqrt: Handler = (cpu) => unaryOperation(cpu, squareRoot);
 const frndint: Handler = (cpu) => unaryOperation(cpu, roundToIntegral);
-// from book/cpu-x87.md:1634
+// from book/cpu-x87.md:1636
 function fscale(cpu: CPU): void {
   const fpu = cpu.fpu;
   if (isEmpty(fpu, 0) || isEmpty(fpu, 1)) {
@@ -365,7 +365,7 @@ function fxtract(cpu: CPU): void {
   push(fpu, significand);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:1705
+// from book/cpu-x87.md:1707
 const conditionFor = [C0, C3, 0, C3 | C2 | C0]; // LESS, EQUAL, GREATER, UNORDERED
 const eflagsFor = [CF, ZF, 0, ZF | PF | CF];
 
@@ -410,7 +410,7 @@ const QUIET = 4, TO_EFLAGS = 8;
 function ftst(cpu: CPU): void {
   report(cpu, stOrNothing(cpu.fpu, 0), zero(0), false, 0, false);
 }
-// from book/cpu-x87.md:1755
+// from book/cpu-x87.md:1757
 const examineCodes = [C3, C2, C3 | C2, C2 | C0, C0, C0, 0]; // ZERO NORMAL DENORMAL INFINITE QNAN SNAN UNSUPPORTED
 
 function fxam(cpu: CPU): void {
@@ -419,7 +419,7 @@ function fxam(cpu: CPU): void {
   const codes = isEmpty(fpu, 0) ? C3 | C0 : examineCodes[classify(value)];
   fpu.status = (fpu.status & ~CONDITION_CODES) | codes | (signOf(value) ? C1 : 0);
 }
-// from book/cpu-x87.md:1774
+// from book/cpu-x87.md:1776
 /** Pushes `value` if the stack has room and no unmasked exception forbids it. */
 function pushResult(fpu: Fpu, value: Float80): void {
   if (!isEmpty(fpu, 7)) {
@@ -466,7 +466,7 @@ function loadConstant(cpu: CPU, insn: Insn): void {
   begin();
   pushResult(cpu.fpu, constant(insn.op, cpu.fpu.control));
 }
-// from book/cpu-x87.md:1831
+// from book/cpu-x87.md:1833
 /** fst/fstp m32fp, m64fp; fist/fistp m16int, m32int, m64int (insn.op: format; +8: pop). */
 function storeMemory(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
@@ -504,7 +504,7 @@ function storeMemory(cpu: CPU, insn: Insn): void {
   if (popAfter) pop(fpu);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:1874
+// from book/cpu-x87.md:1876
 function storeBytes(cpu: CPU, linear: number, bytes: number[]): void {
   for (let k = 0; k < bytes.length; k++) cpu.write8((linear + k) | 0, bytes[k]);
 }
@@ -555,7 +555,7 @@ function storeRegister(cpu: CPU, insn: Insn): void {
   }
   if (insn.op) pop(fpu);
 }
-// from book/cpu-x87.md:1935
+// from book/cpu-x87.md:1937
 function fxch(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
   const i = insn.modrm & 7;
@@ -585,7 +585,7 @@ function rotate(cpu: CPU, insn: Insn): void {
 }
 
 function fnop(): void {}
-// from book/cpu-x87.md:1972
+// from book/cpu-x87.md:1974
 function fcmov(cpu: CPU, insn: Insn): void {
   const fpu = cpu.fpu;
   const i = insn.modrm & 7;
@@ -597,7 +597,7 @@ function fcmov(cpu: CPU, insn: Insn): void {
   const holds = [flags & CF, flags & ZF, flags & (CF | ZF), flags & PF][insn.op & 3] !== 0;
   if (holds !== (insn.op >= 4)) writeST(fpu, 0, readST(fpu, i));
 }
-// from book/cpu-x87.md:1993
+// from book/cpu-x87.md:1995
 function fldcw(cpu: CPU, insn: Insn): void {
   setControlWord(cpu.fpu, cpu.read16(operand(cpu, insn, 2, false)));
 }
@@ -621,7 +621,7 @@ function fninit(cpu: CPU): void {
 
 /** fneni, fndisi, fnsetpm: the 8087's and 287's, which later processors accept and ignore. */
 function ignored(): void {}
-// from book/cpu-x87.md:2044
+// from book/cpu-x87.md:2046
 /** Writes the environment at `linear`; returns its size. */
 function storeEnvironment(cpu: CPU, linear: number, size16: boolean): number {
   const fpu = cpu.fpu;
@@ -657,7 +657,7 @@ function fnsave(cpu: CPU, insn: Insn): void {
   }
   initialize(fpu);
 }
-// from book/cpu-x87.md:2086
+// from book/cpu-x87.md:2088
 interface Environment {
   control: number; status: number; tags: number;
   instructionOffset: number; instructionSelector: number; opcode: number; dataOffset: number; dataSelector: number;
@@ -708,7 +708,7 @@ function frstor(cpu: CPU, insn: Insn): void {
     fpu.significand[p] = value.sig;
   });
 }
-// from book/cpu-x87.md:2148
+// from book/cpu-x87.md:2150
 const ONE = fromNumber(1);
 
 /** NaNs, unsupported values and infinities for one-operand functions; undefined to go on. */
@@ -756,7 +756,7 @@ function trigonometry(cpu: CPU, insn: Insn): void {
   if (results.length > 1) push(fpu, results[1]);
   raise(fpu, outcome.flags);
 }
-// from book/cpu-x87.md:2201
+// from book/cpu-x87.md:2203
 function f2xm1(cpu: CPU): void {
   unaryOperation(cpu, (x, control) => screenOne(x, classify(x)) ?? twoToXMinusOne(x, control));
 }
@@ -782,7 +782,7 @@ function binaryTranscendental(cpu: CPU, insn: Insn): void {
   else result = yLog2XPlusOne(y, x, fpu.control);
   complete(fpu, 1, result, true);
 }
-// from book/cpu-x87.md:2251
+// from book/cpu-x87.md:2253
 type Forms = (OpcodeEntry | undefined)[];
 
 const reserved = op("(bad)", "", invalidOpcode);
