@@ -158,6 +158,27 @@ export class CPU {
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
+  // from book/cpu-x87.md:1156 <<the CPU's other state>>
+  /** The x87 FPU: see the x87 chapter. */
+  readonly fpu = {
+    /** Exception masks, precision and rounding control. */
+    control: 0x037f,
+    /** The status word without TOP (whose bits 11 to 13 are always 0 here). */
+    status: 0,
+    /** The physical register that is st(0). */
+    top: 0,
+    /** Per physical register: 1 if empty. */
+    empty: new Uint8Array(8).fill(1),
+    /** Per physical register: sign and biased exponent, and significand. */
+    signExponent: new Uint16Array(8),
+    significand: new BigUint64Array(8),
+    /** The last non-control instruction: offset, code selector, opcode; and its memory operand. */
+    instructionOffset: 0,
+    instructionSelector: 0,
+    opcode: 0,
+    dataOffset: 0,
+    dataSelector: 0,
+  };
 // from book/cpu-loop.md:126
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
@@ -172,6 +193,8 @@ export class CPU {
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
+    // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
+    this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
   // from book/cpu-loop.md:136
   }
 

@@ -53,8 +53,9 @@ export function readVectors(file: string): { header: Record<string, unknown>; ve
   return { header: JSON.parse(lines[0]), vectors: lines.slice(1).map((line) => JSON.parse(line)) };
 }
 
+/** The integer vector files; x87.jsonl.gz has a format of its own, replayed by x87-vectors.ts. */
 export function vectorFiles(): string[] {
-  return readdirSync(vectorFolder).filter((name) => name.endsWith(".jsonl.gz")).sort();
+  return readdirSync(vectorFolder).filter((name) => name.endsWith(".jsonl.gz") && name !== "x87.jsonl.gz").sort();
 }
 
 /** One CPU with RAM up to the end of the vectors' buffers (64 KiB native,
