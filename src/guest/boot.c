@@ -28,28 +28,34 @@ void lguest_init(const u8 *params)
 	command_line[COMMAND_LINE_SIZE - 1] = '\0';
 	ram_bytes = boot_u32(BOOT_E820_MAP + 8);	/* the low half of e820_map[0].size */
 	initrd_start = boot_u32(BOOT_RAMDISK_SIZE) ? boot_u32(BOOT_RAMDISK_IMAGE) : 0;
-	/* from book/guest-user.md:1096 <<choose how to misbehave, and maybe misbehave before LGUEST_INIT>> */
+	/* from book/guest-user.md:1105 <<choose how to misbehave, and maybe misbehave before LGUEST_INIT>> */
 	hostile = choose_hostility(command_line);
 	if (hostile == HOSTILE_EARLY)
 		misbehave(hostile);
 	/* from book/guest.md:455 */
 	hcall(LHCALL_LGUEST_INIT, __pa(&lguest_data), 0, 0);
-	/* from book/guest-user.md:1147 <<complain if the Host let an early hypercall through>> */
+	/* from book/guest-user.md:1156 <<complain if the Host let an early hypercall through>> */
 	if (hostile == HOSTILE_EARLY)
 		panic("hostile mode early: the Host let us live");
 	/* from book/guest.md:457 */
-	/* from book/guest.md:510 <<load fs as Linux does>> */
+	/* from book/guest.md:511 <<load fs as Linux does>> */
 	asm volatile("movl %0, %%fs" : : "r"(__KERNEL_DS));
 	/* from book/guest.md:458 */
 	start_kernel();
 }
-/* from book/guest.md:1177 */
-static const char *cpu_vendor(void)
+/* from book/guest.md:1184 */
+int have_fpu;
+
+static const char *identify_cpu(void)
 {
 	static u32 vendor[4];
-	u32 max;
+	u32 max, eax, ebx, ecx, edx;
 
 	asm volatile("cpuid" : "=a"(max), "=b"(vendor[0]), "=d"(vendor[1]), "=c"(vendor[2]) : "a"(0));
+	if (max >= 1) {
+		asm volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1));
+		have_fpu = edx & 1;
+	}
 	return (const char *)vendor;
 }
 
@@ -57,12 +63,13 @@ void start_kernel(void)
 {
 	printk("lguest.ts guest kernel: guest %u, %u MiB, tsc_khz %u, command line \"%s\"\n",
 	       lguest_data.guestid, ram_bytes >> 20, lguest_data.tsc_khz, command_line);
-	printk("cpu: %s; the Host keeps the top %u MiB\n", cpu_vendor(), lguest_data.reserve_mem >> 20);
+	printk("cpu: %s, %s FPU; the Host keeps the top %u MiB\n", identify_cpu(),
+	       have_fpu ? "with an" : "no", lguest_data.reserve_mem >> 20);
 	setup_gdt();
-	/* from book/guest-user.md:1135 <<misbehave before the interrupt table, if asked>> */
+	/* from book/guest-user.md:1144 <<misbehave before the interrupt table, if asked>> */
 	if (hostile == HOSTILE_TRAP)
 		misbehave(hostile);
-	/* from book/guest.md:1193 */
+	/* from book/guest.md:1207 */
 	setup_idt();
 	paging_init();
 	load_esp0((u32)boot_stack + THREAD_SIZE);
@@ -70,8 +77,8 @@ void start_kernel(void)
 	fpu_init();
 	irq_enable();
 	lguest_bus_init();
-	/* from book/guest-user.md:1140 <<misbehave once booted, if asked>> */
+	/* from book/guest-user.md:1149 <<misbehave once booted, if asked>> */
 	misbehave_after_boot();
-	/* from book/guest.md:1201 */
+	/* from book/guest.md:1215 */
 	shell();
 }

@@ -34,8 +34,9 @@ extern u32 hcalls_queued[32];
 extern char command_line[];
 extern u32 ram_bytes, initrd_start;
 extern u8 boot_stack[];
+extern int have_fpu;
 void start_kernel(void) __attribute__((noreturn));
-/* from book/guest.md:528 */
+/* from book/guest.md:529 */
 static inline u32 irq_save(void)
 {
 	u32 flags = READ_ONCE(lguest_data.irq_enabled);
@@ -61,12 +62,12 @@ static inline void irq_enable(void)
 	barrier();
 	WRITE_ONCE(lguest_data.irq_enabled, X86_EFLAGS_IF);
 }
-/* from book/guest.md:602 */
+/* from book/guest.md:603 */
 enum lazy_mode { LAZY_NONE, LAZY_MMU, LAZY_CPU };
 void lazy_begin(enum lazy_mode mode);
 void lazy_end(void);
 void lazy_hcall(u32 call, u32 arg1, u32 arg2, u32 arg3);
-/* from book/guest.md:945 */
+/* from book/guest.md:946 */
 struct trap_frame {
 	u32 edi, esi, ebp, esp_unused, ebx, edx, ecx, eax;	/* pushal */
 	u32 gs, fs, es, ds;					/* common_trap */
@@ -86,11 +87,11 @@ void unmask_irq(unsigned irq);
 void set_irq_handler(unsigned irq, void (*handler)(unsigned irq));
 extern u32 irq_count[LGUEST_IRQS], trap_count[32];
 extern void trap_return(void);
-/* from book/guest.md:1087 */
+/* from book/guest.md:1088 */
 extern volatile u32 jiffies;
 void read_wallclock(u32 *seconds, u32 *nanoseconds);
 const char *trap_name(unsigned vector);
-/* from book/guest.md:1106 */
+/* from book/guest.md:1107 */
 /* Waits until cond is true; interrupts must be enabled, and stay so. */
 #define wait_until(cond)					\
 	do {							\
@@ -102,10 +103,10 @@ const char *trap_name(unsigned vector);
 		}						\
 		irq_enable();					\
 	} while (0)
-/* from book/guest.md:1160 */
+/* from book/guest.md:1161 */
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void power_off(void) __attribute__((noreturn));
-/* from book/guest.md:1210 */
+/* from book/guest.md:1224 */
 void setup_gdt(void);
 void setup_idt(void);
 void time_init(void);
@@ -149,10 +150,10 @@ void do_syscall(struct trap_frame *f);
 void user_fault(struct trap_frame *f) __attribute__((noreturn));
 int run_program(unsigned program);
 extern u32 fpu_traps;
-/* from book/guest-user.md:939 */
+/* from book/guest-user.md:948 */
 void shell(void) __attribute__((noreturn));
 const char *strstr_word(const char *text, const char *word);
-/* from book/guest-user.md:1170 */
+/* from book/guest-user.md:1179 */
 enum hostile_mode {
 	HOSTILE_NONE, HOSTILE_EARLY, HOSTILE_TRAP, HOSTILE_INIT2, HOSTILE_BADCALL, HOSTILE_RING,
 	HOSTILE_GDT, HOSTILE_IDT, HOSTILE_STACK, HOSTILE_STACKPAGES, HOSTILE_PTE, HOSTILE_PGD,

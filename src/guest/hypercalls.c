@@ -14,7 +14,7 @@ struct lguest_data lguest_data = {
 };
 
 u32 hcalls_made[32], hcalls_queued[32];
-/* from book/guest.md:619 */
+/* from book/guest.md:620 */
 static unsigned int next_call;
 static enum lazy_mode lazy_mode;
 
@@ -39,7 +39,7 @@ static void async_hcall(u32 call, u32 arg1, u32 arg2, u32 arg3)
 	}
 	irq_restore(flags);
 }
-/* from book/guest.md:650 */
+/* from book/guest.md:651 */
 void lazy_hcall(u32 call, u32 arg1, u32 arg2, u32 arg3)
 {
 	if (lazy_mode == LAZY_NONE)

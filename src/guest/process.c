@@ -210,11 +210,15 @@ void fpu_trap(void)
 	fpu_owner = current;
 	current->fpu_used = 1;
 }
-/* from book/guest-user.md:400 */
+/* from book/guest-user.md:401 */
 void fpu_command(void)
 {
 	u32 million = 1000000, two = 2, pi, root2, traps = fpu_traps;
 
+	if (!have_fpu) {
+		printk("fpu: this processor has no FPU (cpuid says so)\n");
+		return;
+	}
 	asm volatile("fldpi\n\t"
 		     "fimull %1\n\t"
 		     "fistpl %0" : "=m"(pi) : "m"(million));

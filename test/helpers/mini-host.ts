@@ -61,6 +61,8 @@ export class MiniHost {
   dead?: string;
   /** Counters a test can look at. */
   readonly hypercalls = new Map<number, number>();
+  /** The first thousand hypercalls, in the order the host ran them. */
+  readonly callLog: number[] = [];
   readonly reflected = new Map<number, number>();
   shadowEvictions = 0;
 
@@ -539,6 +541,7 @@ export class MiniHost {
 
   private count(call: number): void {
     this.hypercalls.set(call, (this.hypercalls.get(call) ?? 0) + 1);
+    if (this.callLog.length < 1000) this.callLog.push(call);
   }
 
   private lguestInit(gpa: number): void {
