@@ -69,9 +69,9 @@ void paging_init(void)
 		alloc_limit = initrd_start & PAGE_MASK;
 	for (pa = 0; pa < lowmem_bytes; pa += PAGE_SIZE)
 		*kernel_pte(PAGE_OFFSET + pa) = pa | PAGE_KERNEL;
-	kernel_pte(IOREMAP_BASE);
 	for (i = KERNEL_PGD_START; i < 1024; i++)
 		tables += swapper_pg_dir[i] & _PAGE_PRESENT;
+	kernel_pte(IOREMAP_BASE);
 	write_cr3(__pa(swapper_pg_dir));
 	flush_tlb_kernel();
 	printk("memory: %u MiB mapped at %#x by %u page tables, kernel %#x-%#x\n",
