@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { layOutGuest } from "../src/launcher/layout.ts";
+import { main } from "../lguest.ts";
 
 const root = join(import.meta.dirname, "..");
 const vmlinux = new Uint8Array(readFileSync(join(root, "images/vmlinux")));
@@ -75,6 +76,30 @@ test("vmlinux and bzImage load through the launcher to the same entry point and 
   assert.equal(bz.entry, elf.entry);
   assert.equal(elf.entry, symbol("lguest_start").value, "the entry is the code right after GenuineLguest");
   assert.equal(new DataView(vmlinux.buffer).getUint32(24, true), elf.entry, "and the ELF entry point says the same");
+});
+
+// hostile=early makes the Guest die at its first hypercall, so this test
+// ends at once whether or not the launcher can run guests yet.
+test("lguest --verbose 64m loads either image and prints the same entry and page offset", () => {
+  const lines = (kernel: string) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const [log, error] = [console.log, console.error];
+    console.log = (text: string) => out.push(String(text));
+    console.error = (text: string) => err.push(String(text));
+    try {
+      return { status: main(["--verbose", "64m", join(root, kernel), "hostile=early"]), out, err };
+    } finally {
+      console.log = log;
+      console.error = error;
+    }
+  };
+  const elf = lines("images/vmlinux");
+  const bz = lines("images/bzImage");
+  const entry = symbol("lguest_start").value.toString(16);
+  assert.ok(elf.out.includes(`ELF vmlinux: page offset 0xc0000000, entry 0x${entry}`), elf.out.join("\n"));
+  assert.ok(bz.out.includes(`bzImage: page offset 0xc0000000, entry 0x${entry}`), bz.out.join("\n"));
+  for (const run of [elf, bz]) assert.notEqual(run.status, 0, "the guest cannot have succeeded");
 });
 
 test("the image starts with GenuineLguest at physical 1 MiB, its first instruction right after", () => {
