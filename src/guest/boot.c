@@ -5,7 +5,7 @@
 #include "guest.h"
 
 u8 boot_stack[THREAD_SIZE] __attribute__((aligned(THREAD_SIZE)));
-/* from book/guest.md:447 */
+/* from book/guest.md:448 */
 #define BOOT_RAMDISK_IMAGE	0x218
 #define BOOT_RAMDISK_SIZE	0x21C
 #define BOOT_CMD_LINE_PTR	0x228
@@ -32,18 +32,18 @@ void lguest_init(const u8 *params)
 	hostile = choose_hostility(command_line);
 	if (hostile == HOSTILE_EARLY)
 		misbehave(hostile);
-	/* from book/guest.md:470 */
+	/* from book/guest.md:471 */
 	hcall(LHCALL_LGUEST_INIT, __pa(&lguest_data), 0, 0);
 	/* from book/guest-user.md:1156 <<complain if the Host let an early hypercall through>> */
 	if (hostile == HOSTILE_EARLY)
 		panic("hostile mode early: the Host let us live");
-	/* from book/guest.md:472 */
-	/* from book/guest.md:526 <<load fs as Linux does>> */
-	asm volatile("movl %0, %%fs" : : "r"(__KERNEL_DS));
 	/* from book/guest.md:473 */
+	/* from book/guest.md:527 <<load fs as Linux does>> */
+	asm volatile("movl %0, %%fs" : : "r"(__KERNEL_DS));
+	/* from book/guest.md:474 */
 	start_kernel();
 }
-/* from book/guest.md:1199 */
+/* from book/guest.md:1200 */
 int have_fpu;
 
 static const char *identify_cpu(void)
@@ -69,7 +69,7 @@ void start_kernel(void)
 	/* from book/guest-user.md:1144 <<misbehave before the interrupt table, if asked>> */
 	if (hostile == HOSTILE_TRAP)
 		misbehave(hostile);
-	/* from book/guest.md:1222 */
+	/* from book/guest.md:1223 */
 	setup_idt();
 	paging_init();
 	load_esp0((u32)boot_stack + THREAD_SIZE);
@@ -79,6 +79,6 @@ void start_kernel(void)
 	lguest_bus_init();
 	/* from book/guest-user.md:1149 <<misbehave once booted, if asked>> */
 	misbehave_after_boot();
-	/* from book/guest.md:1230 */
+	/* from book/guest.md:1231 */
 	shell();
 }

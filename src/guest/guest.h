@@ -28,7 +28,7 @@ int memcmp(const void *a, const void *b, unsigned long n);
 unsigned long strlen(const char *s);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, unsigned long n);
-/* from book/guest.md:507 */
+/* from book/guest.md:508 */
 extern struct lguest_data lguest_data;
 extern u32 hcalls_queued[32];
 extern char command_line[];
@@ -36,7 +36,7 @@ extern u32 ram_bytes, initrd_start;
 extern u8 boot_stack[];
 extern int have_fpu;
 void start_kernel(void) __attribute__((noreturn));
-/* from book/guest.md:544 */
+/* from book/guest.md:545 */
 static inline u32 irq_save(void)
 {
 	u32 flags = READ_ONCE(lguest_data.irq_enabled);
@@ -62,12 +62,12 @@ static inline void irq_enable(void)
 	barrier();
 	WRITE_ONCE(lguest_data.irq_enabled, X86_EFLAGS_IF);
 }
-/* from book/guest.md:618 */
+/* from book/guest.md:619 */
 enum lazy_mode { LAZY_NONE, LAZY_MMU, LAZY_CPU };
 void lazy_begin(enum lazy_mode mode);
 void lazy_end(void);
 void lazy_hcall(u32 call, u32 arg1, u32 arg2, u32 arg3);
-/* from book/guest.md:961 */
+/* from book/guest.md:962 */
 struct trap_frame {
 	u32 edi, esi, ebp, esp_unused, ebx, edx, ecx, eax;	/* pushal */
 	u32 gs, fs, es, ds;					/* common_trap */
@@ -87,11 +87,11 @@ void unmask_irq(unsigned irq);
 void set_irq_handler(unsigned irq, void (*handler)(unsigned irq));
 extern u32 irq_count[LGUEST_IRQS], trap_count[32];
 extern void trap_return(void);
-/* from book/guest.md:1103 */
+/* from book/guest.md:1104 */
 extern volatile u32 jiffies;
 void read_wallclock(u32 *seconds, u32 *nanoseconds);
 const char *trap_name(unsigned vector);
-/* from book/guest.md:1122 */
+/* from book/guest.md:1123 */
 /* Waits until cond is true; interrupts must be enabled, and stay so. */
 #define wait_until(cond)					\
 	do {							\
@@ -103,10 +103,10 @@ const char *trap_name(unsigned vector);
 		}						\
 		irq_enable();					\
 	} while (0)
-/* from book/guest.md:1176 */
+/* from book/guest.md:1177 */
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void power_off(void) __attribute__((noreturn));
-/* from book/guest.md:1239 */
+/* from book/guest.md:1240 */
 void setup_gdt(void);
 void setup_idt(void);
 void time_init(void);

@@ -22,7 +22,7 @@ lguest_start:
 	call	lguest_init
 	/* lguest_init never returns. */
 	ud2
-	/* from book/guest.md:758 */
+	/* from book/guest.md:759 */
 	.pushsection .rodata.stubs, "a"
 	.p2align 2
 	.globl trap_stubs
@@ -60,7 +60,7 @@ stub_\vector:
 	.globl trap_stubs_end
 trap_stubs_end:
 	.popsection
-	/* from book/guest.md:901 */
+	/* from book/guest.md:902 */
 	.globl lguest_iret
 lguest_iret:
 	pushl	%eax
@@ -72,7 +72,7 @@ lguest_noirq_start:
 	iret
 	.globl lguest_noirq_end
 lguest_noirq_end:
-/* from book/guest.md:931 */
+/* from book/guest.md:932 */
 common_trap:
 	pushl	%ds
 	pushl	%es
