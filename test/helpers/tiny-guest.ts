@@ -4,8 +4,8 @@
 import { PhysicalMemory } from "../../src/cpu/memory.ts";
 import { Host, type HostOptions, type RunResult } from "../../src/host/host.ts";
 import type { Guest } from "../../src/host/guest.ts";
-import { LHCALL_LGUEST_INIT } from "../../src/host/constants.ts";
-import { ESP, hcall, mov } from "./x86.ts";
+import { LHCALL_LGUEST_INIT, LHCALL_LOAD_GDT, LHCALL_SET_STACK } from "../../src/host/constants.ts";
+import { descriptor, ESP, hcall, imm32, iret, mov, pushImm } from "./x86.ts";
 
 export const PAGE_OFFSET = 0xc0000000;
 export const RAM_SIZE = 0x100000;
@@ -75,4 +75,45 @@ export function tinyGuest(code: number[], options: TinyGuestOptions = {}): TinyG
     run: (max = 200_000) => host.run(guest, max),
     u32: (gpa) => ram.getUint32(gpa, true),
   };
+}
+
+/** Linux's user selectors. */
+export const USER_CS = 0x73, USER_DS = 0x7b;
+/** Where tests keep a GDT to load. */
+export const GDT_TABLE = 0xa000;
+
+/** A GDT as a Linux Guest sends it: kernel segments with DPL 0 (the Host makes them 1), user segments with DPL 3. */
+export function linuxGdt(extra: Record<number, [number, number]> = {}): [number, number[]] {
+  const words = new Array<number>(64).fill(0);
+  const set = (index: number, [low, high]: [number, number]) => {
+    words[index * 2] = low;
+    words[index * 2 + 1] = high;
+  };
+  set(12, descriptor(0, 0xfffff, 0x9a));
+  set(13, descriptor(0, 0xfffff, 0x92));
+  set(14, descriptor(0, 0xfffff, 0xfa));
+  set(15, descriptor(0, 0xfffff, 0xf2));
+  for (const [index, value] of Object.entries(extra)) set(Number(index), value);
+  return [GDT_TABLE, words.flatMap((word) => imm32(word))];
+}
+
+/** Load that GDT and a two-page kernel stack ending at STACK_TOP. */
+export const kernelSetup = [
+  ...hcall(LHCALL_LOAD_GDT, GDT_TABLE, 32),
+  ...hcall(LHCALL_SET_STACK, 0x69, va(STACK_TOP), 2),
+];
+
+/** iret to ring 3 at `eip` with the stack at `esp` (the user pages below PAGE_OFFSET). */
+export function enterUser(eip = USER_VA, esp = USER_VA + 0x2000): number[] {
+  return [...pushImm(USER_DS), ...pushImm(esp), ...pushImm(0x202), ...pushImm(USER_CS), ...pushImm(eip), ...iret];
+}
+
+/** Words of guest memory at a virtual address in the linear map. */
+export function wordsAt(t: TinyGuest, virtual: number, count: number): number[] {
+  return Array.from({ length: count }, (_, k) => t.u32((virtual - PAGE_OFFSET + 4 * k) >>> 0));
+}
+
+/** The words on top of the Guest's (kernel) stack. */
+export function stackTop(t: TinyGuest, count: number): number[] {
+  return wordsAt(t, t.guest.cpu.regs[4] >>> 0, count);
 }
