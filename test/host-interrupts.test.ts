@@ -10,7 +10,7 @@ import {
 } from "../src/host/constants.ts";
 import { STATE_TSS } from "../src/host/switcher.ts";
 import {
-  boot, CODE, DATA, enterUser, HANDLER, kernelSetup, linuxGdt, PAGE_OFFSET, SCRATCH, stackTop, STACK_TOP, tinyGuest, USER,
+  boot, CODE, DATA, enterUser, HANDLER, kernelSetup, KERNEL_PTES, linuxGdt, PAGE_OFFSET, SCRATCH, stackTop, STACK_TOP, tinyGuest, USER,
   USER_CS, USER_DS, USER_VA, va, type TinyGuestOptions,
 } from "./helpers/tiny-guest.ts";
 import { cli, EDX, gate, hcall, inDx16, inDx32, inImm8, int, int3, jmpSelf, mov, outDx32, outImm8, ud2, EBX, ECX } from "./helpers/x86.ts";
@@ -309,7 +309,7 @@ test("SET_STACK pins both stack pages present and writable in the shadow, and th
   const table = t.guest.frames.words(directory.entries[PAGE_OFFSET >>> 22] >>> 12);
   for (const page of [(STACK_TOP >>> 12) - 1, (STACK_TOP >>> 12) - 2]) {
     assert.equal(table[page] & 3, 3, `stack page ${page.toString(16)} present and writable`);
-    assert.equal(t.u32(0xfe000 + page * 4) & 0x60, 0x60, "the Guest's entry is accessed and dirty");
+    assert.equal(t.u32(KERNEL_PTES + page * 4) & 0x60, 0x60, "the Guest's entry is accessed and dirty");
   }
   assert.equal(table[STACK_TOP >>> 12] & 1, 0, "the page above the stack is not pinned");
   assert.equal(t.guest.switcher.view.getUint32(STATE_TSS + 12, true), va(STACK_TOP));

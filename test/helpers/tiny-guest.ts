@@ -18,7 +18,7 @@ export const STACK_TOP = 0x30000; // the kernel stack: pages 0x2E000 and 0x2F000
 export const USER = 0x40000; // a user code page, at USER_VA
 export const USER_STACK = 0x41000; // a user stack page, at USER_VA + 0x1000
 export const USER_VA = 0x00400000;
-export const PGDIR = 0xff000, KERNEL_PTES = 0xfe000, USER_PTES = 0xfd000;
+export const PGDIR = 0xf0000, KERNEL_PTES = 0xf1000, USER_PTES = 0xf2000;
 
 export const va = (gpa: number) => (gpa + PAGE_OFFSET) >>> 0;
 
@@ -36,6 +36,8 @@ export interface TinyGuestOptions {
   kernelPteFlags?: number;
   /** Anything else to put in RAM before the Guest starts: [gpa, bytes]. */
   memory?: [number, number[]][];
+  /** Instead of RAM plus the pages. */
+  pfnLimit?: number;
 }
 
 export interface TinyGuest {
@@ -65,7 +67,7 @@ export function tinyGuest(code: number[], options: TinyGuestOptions = {}): TinyG
   for (const [gpa, bytes] of options.memory ?? []) memory.ram.set(bytes, gpa);
   const host = options.host ?? new Host(options.hostOptions);
   const result = host.initialize({
-    memory, pfnLimit: RAM_SIZE / 4096 + pages.length, pgdir: PGDIR, start: va(CODE), pageOffset: PAGE_OFFSET,
+    memory, pfnLimit: options.pfnLimit ?? RAM_SIZE / 4096 + pages.length, pgdir: PGDIR, start: va(CODE), pageOffset: PAGE_OFFSET,
     sharedPages: options.sharedPages,
   });
   if (!result.ok) throw new Error(`initialize: ${result.error}: ${result.message}`);
