@@ -21,6 +21,8 @@ export const storeImm = (address: number, imm: number) => [0xc7, 0x05, ...imm32(
 export const incMem = (address: number) => [0xff, 0x05, ...imm32(address)];
 /** push $imm32: 68 id */
 export const pushImm = (imm: number) => [0x68, ...imm32(imm)];
+/** mov %eax, %ds: 8e d8 */
+export const movEaxToDs = [0x8e, 0xd8];
 /** mov %eax, %gs: 8e e8 */
 export const movEaxToGs = [0x8e, 0xe8];
 /** mov %gs:disp32, %eax: 65 a1 disp32 */
