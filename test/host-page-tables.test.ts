@@ -284,3 +284,10 @@ test("SET_PMD for a directory without a shadow does nothing", () => {
   assert.notEqual(t.guest.pgdirs[0]!.entries[USER_VA >>> 22], 0);
   assert.equal(SCRATCH, 0x9000);
 });
+
+test("LGUEST_INIT throws away every shadow mapping made before it (a 'clear all')", () => {
+  const t = traced([...load(EAX, va(PAGE)), ...boot, ...checkpoint]);
+  assert.equal(t.run().kind, "dma");
+  assert.equal(shadowPte(t, va(PAGE)), 0, "the page faulted in before LGUEST_INIT is gone");
+  assert.deepEqual(t.events.flatMap((e) => (e.type === "pagetable" ? [e.op] : [])), ["flush-all"]);
+});

@@ -110,3 +110,9 @@ test("the TSS's I/O bitmap offset points past its end: every port is denied (spe
   assert.equal(t.guest.switcher.view.getUint16(STATE_TSS + 102, true), 0x68);
   assert.equal(t.guest.cpu.trLimit, 0x67);
 });
+
+test("a LOAD_GDT that breaks the loaded %ss kills with 'unhandled trap 256' (the Switcher's iret would fault)", () => {
+  const t = tinyGuest([...boot, ...hcall(LHCALL_LOAD_GDT, GDT_TABLE, 32), ...jmpSelf], { memory: [linuxGdt({ 13: [0, 0] })] });
+  const at = va(CODE + boot.length + 22);
+  assert.deepEqual(t.run(), { kind: "dead", reason: `unhandled trap 256 at 0x${at.toString(16)} (0x0)` });
+});

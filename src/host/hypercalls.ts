@@ -61,13 +61,12 @@ function initialize(guest: Guest): void {
   guest.noirqEnd = guest.getUser32(data + LGUEST_DATA.noirqEnd)!;
   guest.putUser32(data + LGUEST_DATA.reserveMem, RESERVE_MEM);
   guest.putUser32(data + LGUEST_DATA.tscKhz, guest.host.tscKhz);
-  guest.memory.write8(data + LGUEST_DATA.guestid, guest.id);
-  guest.memory.write8(data + LGUEST_DATA.guestid + 1, 0);
+  guest.copyIn(data + LGUEST_DATA.guestid, new Uint8Array([guest.id, 0]));
   writeTimestamp(guest);
   guestPagetableClearAll(guest);
   traceHypercall(guest, LHCALL_LGUEST_INIT, { eax: LHCALL_LGUEST_INIT, edx: data, ebx: regs[EBX] >>> 0, ecx: regs[ECX] >>> 0 }, false);
 }
-// from book/host-hypercalls.md:182
+// from book/host-hypercalls.md:181
 
 /** do_async_hcalls: runs the queued calls of the ring in order (spec 3.2). */
 function doAsyncHypercalls(guest: Guest): void {
@@ -88,7 +87,7 @@ function doAsyncHypercalls(guest: Guest): void {
     if (guest.dead !== undefined || guest.pendingDma !== undefined) break;
   }
 }
-// from book/host-hypercalls.md:218
+// from book/host-hypercalls.md:217
 
 /** do_hcall: one hypercall, from the ring or from int $0x1f (spec 3.3). */
 export function doHcall(guest: Guest, regs: HypercallRegisters, async: boolean): void {
@@ -147,7 +146,7 @@ export function doHcall(guest: Guest, regs: HypercallRegisters, async: boolean):
   }
   traceHypercall(guest, call, regs, async);
 }
-// from book/host-hypercalls.md:293
+// from book/host-hypercalls.md:292
 
 /** CRASH: the Guest's last words (spec 3.3). */
 function crash(guest: Guest, address: number): void {
@@ -156,7 +155,7 @@ function crash(guest: Guest, address: number): void {
   const end = message.indexOf(0);
   guest.kill(`CRASH: ${new TextDecoder().decode(message.subarray(0, end))}`);
 }
-// from book/host-hypercalls.md:310
+// from book/host-hypercalls.md:309
 
 function traceHypercall(guest: Guest, call: number, regs: HypercallRegisters, async: boolean): void {
   const trace = guest.host.trace;
