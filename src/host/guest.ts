@@ -15,7 +15,7 @@ import { SHADOW_DIRECTORIES, type ShadowDirectory } from "./page-tables.ts";
 // from book/host-dma.md:137 <<guest.ts imports>>
 import type { DmaBinding } from "./dma.ts";
 import { LGUEST_MAX_DMA } from "./constants.ts";
-// from book/switcher.md:281 <<guest.ts imports>>
+// from book/switcher.md:286 <<guest.ts imports>>
 import { CHANGED_ALL, type SwitcherPages } from "./switcher.ts";
 // from book/host.md:136
 
@@ -85,7 +85,7 @@ export class Guest {
   /** A SEND_DMA for the Launcher, from this run: the gpa of the lguest_dma and the key. */
   pendingDma: { dmaGpa: number; key: number } | undefined = undefined;
   // from book/host.md:165
-  // from book/switcher.md:266 <<the guest's Switcher state>>
+  // from book/switcher.md:271 <<the guest's Switcher state>>
   /** Where this Guest's Host pages come from. */
   readonly frames: HostFrames;
   /** The Switcher's pages for this Guest. */
