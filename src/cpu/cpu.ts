@@ -149,6 +149,9 @@ export class CPU {
   stopMessage = "";
   /** The instruction about to run started with TF set: trap after it. */
   singleStepPending = false;
+  // from book/cpu-interrupts.md:54 <<the CPU's other state>>
+  /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
+  onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
   // from book/cpu-paging.md:221 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
@@ -932,7 +935,7 @@ export class CPU {
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
   }
-  // from book/cpu-interrupts.md:76 <<CPU methods>>
+  // from book/cpu-interrupts.md:88 <<CPU methods>>
   /** Delivers an event through the IDT. Faults (FAULT thrown) leave the CPU state as it was. */
   deliverInterrupt(vector: number, errorCode: number, source: number): void {
     const ext = source === EVENT_SOFTWARE ? 0 : 1;
@@ -953,7 +956,7 @@ export class CPU {
     const gate32 = (type & 8) !== 0;
     const selector = gateLow >>> 16;
     const offset = gate32 ? (gateHigh & 0xffff0000) | (gateLow & 0xffff) : gateLow & 0xffff;
-    // from book/cpu-interrupts.md:108 <<check the handler's code segment>>
+    // from book/cpu-interrupts.md:120 <<check the handler's code segment>>
     const codeAddress = this.checkCodeSegment(selector, ext);
     const codeLow = this.descriptorLow, codeHigh = this.descriptorHigh;
     const codeDpl = dplOf(codeHigh);
@@ -962,8 +965,8 @@ export class CPU {
     if (offset >>> 0 > limitOf(codeLow, codeHigh)) throw this.fault(GENERAL_PROTECTION, 0);
     const inward = !(codeHigh & ACCESS_CONFORMING) && codeDpl < this.cpl;
     const newCpl = inward ? codeDpl : this.cpl;
-    // from book/cpu-interrupts.md:97 <<CPU methods>>
-    // from book/cpu-interrupts.md:128 <<push the interrupt frame>>
+    // from book/cpu-interrupts.md:109 <<CPU methods>>
+    // from book/cpu-interrupts.md:140 <<push the interrupt frame>>
     const size = gate32 ? 4 : 2;
     const eflags = this.eflags();
     const oldCs = this.segSelector[CS];
@@ -987,8 +990,8 @@ export class CPU {
       this.probeWrite(SS, ((this.regs[ESP] & this.stackMask) - frame) & this.stackMask, frame);
       this.pushFrame(eflags, oldCs, oldEip, errorCode, size);
     }
-    // from book/cpu-interrupts.md:98 <<CPU methods>>
-    // from book/cpu-interrupts.md:219 <<enter the handler>>
+    // from book/cpu-interrupts.md:110 <<CPU methods>>
+    // from book/cpu-interrupts.md:231 <<enter the handler>>
     this.descriptorLow = codeLow;
     this.descriptorHigh = codeHigh;
     this.loadCodeSegment(selector, codeAddress, newCpl);
@@ -998,9 +1001,10 @@ export class CPU {
     if (type === TYPE_INTERRUPT_GATE || type === TYPE_INTERRUPT_GATE_16) cleared |= IF;
     this.flags = (this.eflags() & ~cleared) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
-  // from book/cpu-interrupts.md:99 <<CPU methods>>
+    if (this.onDeliver !== undefined) this.onDeliver(vector, errorCode, oldEip);
+  // from book/cpu-interrupts.md:111 <<CPU methods>>
   }
-  // from book/cpu-interrupts.md:154 <<CPU methods>>
+  // from book/cpu-interrupts.md:166 <<CPU methods>>
   private pushFrame(eflags: number, cs: number, eip: number, errorCode: number, size: number): void {
     const mask = size === 4 ? -1 : 0xffff;
     this.push(eflags & mask, size);
@@ -1008,7 +1012,7 @@ export class CPU {
     this.push(eip & mask, size);
     if (errorCode >= 0) this.push(errorCode & mask, size);
   }
-  // from book/cpu-interrupts.md:168 <<CPU methods>>
+  // from book/cpu-interrupts.md:180 <<CPU methods>>
   saveStack() {
     return {
       selector: this.segSelector[SS], base: this.segBase[SS], limit: this.segLimit[SS],
@@ -1022,7 +1026,7 @@ export class CPU {
     this.regs[ESP] = saved.esp;
     this.stackMask = saved.stackMask;
   }
-  // from book/cpu-interrupts.md:188 <<CPU methods>>
+  // from book/cpu-interrupts.md:200 <<CPU methods>>
   stackFromTss(cpl: number, ext: number): { ss: number; esp: number } {
     const tss32 = this.trType === TYPE_TSS_AVAILABLE || this.trType === TYPE_TSS_BUSY;
     const at = tss32 ? 4 + 8 * cpl : 2 + 4 * cpl;
@@ -1047,7 +1051,7 @@ export class CPU {
     this.setSegmentCache(SS, selector, baseOf(this.descriptorLow, high), limitOf(this.descriptorLow, high), high);
     this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
   }
-  // from book/cpu-interrupts.md:244 <<CPU methods>>
+  // from book/cpu-interrupts.md:257 <<CPU methods>>
   takeEvent(vector: number, errorCode: number, source: number): boolean {
     for (;;) {
       if (this.stopOnVector[vector] && source !== EVENT_EXTERNAL) {
@@ -1076,7 +1080,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-interrupts.md:285 <<CPU methods>>
+  // from book/cpu-interrupts.md:298 <<CPU methods>>
   /** int n, int3, into: stop for the machine, or deliver through the IDT. */
   softwareInterrupt(vector: number): void {
     if (this.stopOnVector[vector]) {
@@ -1107,7 +1111,7 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:323 <<CPU methods>>
+  // from book/cpu-interrupts.md:336 <<CPU methods>>
   /** Called by the loop when attention is set; returns true to stop. */
   private serviceAttention(): boolean {
     if (this.stopReason !== STOP_BUDGET) return true;
@@ -1127,13 +1131,13 @@ export class CPU {
     this.attention = this.singleStepPending || this.pendingInterrupt >= 0 ? 1 : 0;
     return false;
   }
-  // from book/cpu-interrupts.md:359 <<CPU methods>>
+  // from book/cpu-interrupts.md:372 <<CPU methods>>
   /** sti: sets IF, with the one-instruction delay. */
   enableInterrupts(): void {
     if (!(this.flags & IF)) this.inhibitInterrupts();
     this.flags |= IF;
   }
-  // from book/cpu-interrupts.md:411 <<CPU methods>>
+  // from book/cpu-interrupts.md:424 <<CPU methods>>
   /** Stops the CPU: the program asked for something we do not implement. */
   unsupported(message: string): void {
     this.stopUnsupported(message);

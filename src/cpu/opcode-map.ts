@@ -22,7 +22,7 @@ import { controlOpcodes } from "./control.ts";
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:677 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:418 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:431 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
 // from book/cpu-paging.md:464 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
@@ -70,7 +70,7 @@ for (const fragment of [
   stringOpcodes,
   // from book/cpu-segments.md:681 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:422 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:435 <<every family's opcode fragment>>
   interruptOpcodes,
   // from book/cpu-paging.md:468 <<every family's opcode fragment>>
   systemOpcodes,
