@@ -28,13 +28,13 @@ void lguest_init(const u8 *params)
 	command_line[COMMAND_LINE_SIZE - 1] = '\0';
 	ram_bytes = boot_u32(BOOT_E820_MAP + 8);	/* the low half of e820_map[0].size */
 	initrd_start = boot_u32(BOOT_RAMDISK_SIZE) ? boot_u32(BOOT_RAMDISK_IMAGE) : 0;
-	/* from book/guest-user.md:1105 <<choose how to misbehave, and maybe misbehave before LGUEST_INIT>> */
+	/* from book/guest-user.md:1109 <<choose how to misbehave, and maybe misbehave before LGUEST_INIT>> */
 	hostile = choose_hostility(command_line);
 	if (hostile == HOSTILE_EARLY)
 		misbehave(hostile);
 	/* from book/guest.md:471 */
 	hcall(LHCALL_LGUEST_INIT, __pa(&lguest_data), 0, 0);
-	/* from book/guest-user.md:1156 <<complain if the Host let an early hypercall through>> */
+	/* from book/guest-user.md:1160 <<complain if the Host let an early hypercall through>> */
 	if (hostile == HOSTILE_EARLY)
 		panic("hostile mode early: the Host let us live");
 	/* from book/guest.md:473 */
@@ -63,13 +63,15 @@ void start_kernel(void)
 {
 	printk("lguest.ts guest kernel: guest %u, %u MiB, tsc_khz %u, command line \"%s\"\n",
 	       lguest_data.guestid, ram_bytes >> 20, lguest_data.tsc_khz, command_line);
-	printk("cpu: %s, %s FPU; the Host keeps the top %u MiB\n", identify_cpu(),
+	const char *vendor = identify_cpu();	/* sets have_fpu, so call it first */
+
+	printk("cpu: %s, %s FPU; the Host keeps the top %u MiB\n", vendor,
 	       have_fpu ? "with an" : "no", lguest_data.reserve_mem >> 20);
 	setup_gdt();
-	/* from book/guest-user.md:1144 <<misbehave before the interrupt table, if asked>> */
+	/* from book/guest-user.md:1148 <<misbehave before the interrupt table, if asked>> */
 	if (hostile == HOSTILE_TRAP)
 		misbehave(hostile);
-	/* from book/guest.md:1223 */
+	/* from book/guest.md:1225 */
 	setup_idt();
 	paging_init();
 	load_esp0((u32)boot_stack + THREAD_SIZE);
@@ -77,8 +79,8 @@ void start_kernel(void)
 	fpu_init();
 	irq_enable();
 	lguest_bus_init();
-	/* from book/guest-user.md:1149 <<misbehave once booted, if asked>> */
+	/* from book/guest-user.md:1153 <<misbehave once booted, if asked>> */
 	misbehave_after_boot();
-	/* from book/guest.md:1231 */
+	/* from book/guest.md:1233 */
 	shell();
 }

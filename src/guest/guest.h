@@ -106,7 +106,7 @@ const char *trap_name(unsigned vector);
 /* from book/guest.md:1177 */
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void power_off(void) __attribute__((noreturn));
-/* from book/guest.md:1240 */
+/* from book/guest.md:1242 */
 void setup_gdt(void);
 void setup_idt(void);
 void time_init(void);
@@ -139,7 +139,7 @@ void map_user_page(u32 *pgd, u32 vaddr, u32 pa, u32 flags);
 void pgd_free(u32 *pgd);
 void spaces_command(unsigned count);
 void mem_command(void);
-/* from book/guest-user.md:119 */
+/* from book/guest-user.md:123 */
 void switch_stacks(u32 *save_esp, u32 next_esp);
 void load_esp0(u32 stack_top);
 void stts(void);
@@ -150,10 +150,10 @@ void do_syscall(struct trap_frame *f);
 void user_fault(struct trap_frame *f) __attribute__((noreturn));
 int run_program(unsigned program);
 extern u32 fpu_traps;
-/* from book/guest-user.md:948 */
+/* from book/guest-user.md:952 */
 void shell(void) __attribute__((noreturn));
 const char *strstr_word(const char *text, const char *word);
-/* from book/guest-user.md:1179 */
+/* from book/guest-user.md:1183 */
 enum hostile_mode {
 	HOSTILE_NONE, HOSTILE_EARLY, HOSTILE_TRAP, HOSTILE_INIT2, HOSTILE_BADCALL, HOSTILE_RING,
 	HOSTILE_GDT, HOSTILE_IDT, HOSTILE_STACK, HOSTILE_STACKPAGES, HOSTILE_PTE, HOSTILE_PGD,

@@ -48,7 +48,7 @@ static void switch_to(struct task *next)
 	switch_stacks(&prev->esp, next->esp);
 	irq_restore(flags);
 }
-/* from book/guest-user.md:150 */
+/* from book/guest-user.md:154 */
 static const char *const program_names[PROGRAMS] = PROGRAM_NAMES;
 extern const u8 user_image[], user_image_end[];
 
@@ -92,14 +92,14 @@ int run_program(unsigned program)
 	user_task.pgd = pgd;
 	user_task.fpu_used = 0;
 	switch_to(&user_task);
-	/* from book/guest-user.md:203 <<back in the shell: the program has exited>> */
+	/* from book/guest-user.md:207 <<back in the shell: the program has exited>> */
 	lazy_begin(LAZY_MMU);
 	pgd_free(pgd);
 	lazy_end();
 	return user_task.exit_code;
-/* from book/guest-user.md:194 */
+/* from book/guest-user.md:198 */
 }
-/* from book/guest-user.md:213 */
+/* from book/guest-user.md:217 */
 static struct task *fpu_owner;
 
 static void task_exit(int code) __attribute__((noreturn));
@@ -111,7 +111,7 @@ static void task_exit(int code)
 	switch_to(&shell_task);
 	panic("a dead task ran again");
 }
-/* from book/guest-user.md:242 */
+/* from book/guest-user.md:246 */
 #define EBADF	9
 #define EFAULT	14
 #define ENOSYS	38
@@ -164,7 +164,7 @@ void do_syscall(struct trap_frame *f)
 		f->eax = -ENOSYS;
 	}
 }
-/* from book/guest-user.md:306 */
+/* from book/guest-user.md:310 */
 void user_fault(struct trap_frame *f)
 {
 	printk("%s: killed by %s (trap %u, error %#x) at eip %#x",
@@ -174,7 +174,7 @@ void user_fault(struct trap_frame *f)
 	printk("\n");
 	task_exit(128 + f->vector);
 }
-/* from book/guest-user.md:343 */
+/* from book/guest-user.md:347 */
 static u32 guest_cr0;
 u32 fpu_traps;
 
@@ -194,7 +194,7 @@ void fpu_init(void)
 {
 	stts();
 }
-/* from book/guest-user.md:375 */
+/* from book/guest-user.md:379 */
 void fpu_trap(void)
 {
 	fpu_traps++;
@@ -210,7 +210,7 @@ void fpu_trap(void)
 	fpu_owner = current;
 	current->fpu_used = 1;
 }
-/* from book/guest-user.md:401 */
+/* from book/guest-user.md:405 */
 void fpu_command(void)
 {
 	u32 million = 1000000, two = 2, pi, root2, traps = fpu_traps;
@@ -221,11 +221,11 @@ void fpu_command(void)
 	}
 	asm volatile("fldpi\n\t"
 		     "fimull %1\n\t"
-		     "fistpl %0" : "=m"(pi) : "m"(million));
+		     "fistpl %0" : "=m"(pi) : "m"(million) : "memory");
 	asm volatile("fildl %2\n\t"
 		     "fsqrt\n\t"
 		     "fimull %1\n\t"
-		     "fistpl %0" : "=m"(root2) : "m"(million), "m"(two));
+		     "fistpl %0" : "=m"(root2) : "m"(million), "m"(two) : "memory");
 	printk("fpu: pi is %u.%06u, the square root of 2 is %u.%06u (%u device-not-available trap%s)\n",
 	       pi / million, pi % million, root2 / million, root2 % million,
 	       fpu_traps - traps, fpu_traps - traps == 1 ? "" : "s");

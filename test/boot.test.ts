@@ -1,0 +1,50 @@
+// First boot: the book's Guest kernel (images/) run by the launcher as a
+// child process, as a person runs it, with scripted console input.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+function lguest(args: string[], input: string) {
+  const result = spawnSync("npx", ["tsx", "lguest", ...args], { input, encoding: "utf8", timeout: 120_000 });
+  const stderr = result.stderr.split("\n").filter((line) => line && !line.startsWith("npm warn")).join("\n");
+  return { status: result.status, stdout: result.stdout, stderr };
+}
+
+for (const image of ["vmlinux", "bzImage"]) {
+  test(`images/${image} boots to the prompt, runs commands, and powers off with status 0`, () => {
+    const run = lguest(["--clock=virtual", "64m", `images/${image}`], "echo hi there\nuptime\nuser hello\nhalt\n");
+    assert.equal(run.stderr, "");
+    assert.equal(run.status, 0);
+    assert.match(run.stdout, /^lguest\.ts guest kernel: guest 0, 64 MiB/m);
+    assert.match(run.stdout, /lguest bus: device 0: console, irq 1: driver ok/);
+    assert.match(run.stdout, /guest> echo hi there\r?\nhi there\r?\n/);
+    assert.match(run.stdout, /guest> uptime\r?\nup \d+\.\d\d s: \d+ ticks at 100 Hz; host time 1191888\d+\.\d+ \(2007-10-09/);
+    assert.match(run.stdout, /Hello from ring 3! cs is 0x73/);
+    assert.match(run.stdout, /guest> halt\r?\nPower down\.\r?\n$/);
+  });
+}
+
+test("printf 'echo hi\\nhalt\\n' | npx tsx lguest 64m images/vmlinux prints hi and exits 0", () => {
+  const run = lguest(["64m", "images/vmlinux"], "echo hi\nhalt\n");
+  assert.equal(run.status, 0);
+  assert.match(run.stdout, /^hi\r?$/m);
+});
+
+test("the uptime advances with the timer", () => {
+  const run = lguest(["--clock=virtual", "64m", "images/vmlinux"], "uptime\nspaces 20\nuptime\nhalt\n");
+  const ticks = [...run.stdout.matchAll(/: (\d+) ticks at 100 Hz/g)].map((m) => Number(m[1]));
+  assert.equal(ticks.length, 2);
+  assert.ok(ticks[1] > ticks[0], `ticks ${ticks.join(" then ")}`);
+});
+
+test("a whole boot traced with --clock=virtual is the same every run, and matches the golden trace", () => {
+  const args = ["--clock=virtual", "--trace", "64m", "images/vmlinux"];
+  const first = lguest(args, "echo hi\nhalt\n");
+  const second = lguest(args, "echo hi\nhalt\n");
+  assert.equal(first.status, 0);
+  assert.equal(first.stderr, second.stderr, "two runs, two different traces");
+  const golden = readFileSync(join(import.meta.dirname, "golden", "boot-trace.txt"), "utf8");
+  assert.equal(first.stderr + "\n", golden, "the trace changed: if on purpose, run test/golden/update.sh");
+});
