@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 function lguest(args: string[], input: string) {
@@ -47,4 +48,27 @@ test("a whole boot traced with --clock=virtual is the same every run, and matche
   assert.equal(first.stderr, second.stderr, "two runs, two different traces");
   const golden = readFileSync(join(import.meta.dirname, "golden", "boot-trace.txt"), "utf8");
   assert.equal(first.stderr + "\n", golden, "the trace changed: if on purpose, run test/golden/update.sh");
+});
+
+test("--trace=insn prints every instruction disassembled, and the registers it changed", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lguest-insn-"));
+  try {
+    const file = join(dir, "trace.txt");
+    const run = lguest(["--clock=virtual", "--trace=insn", `--trace-file=${file}`, "64m", "images/vmlinux"], "halt\n");
+    assert.equal(run.status, 0);
+    const lines = readFileSync(file, "utf8").split("\n");
+    const start = lines.indexOf("guest 0: c010000d  cld");
+    assert.ok(start >= 0, lines.slice(0, 3).join("\n"));
+    assert.equal(lines[start + 1], "guest 0: c010000e  mov    $0xc0106000,%edi");
+    assert.equal(lines[start + 2], "guest 0:     edi=0xc0106000");
+    assert.ok(lines.some((line) => /^guest 0: [0-9a-f]{8}  int    \$0x1f$/.test(line)), "hypercalls appear as int $0x1f");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a hostile guest ends the launcher with one line on stderr and status 1", () => {
+  const run = lguest(["--clock=virtual", "64m", "images/vmlinux", "hostile=badcall"], "");
+  assert.equal(run.status, 1);
+  assert.equal(run.stderr, "lguest: the guest died: Bad hypercall 11");
 });

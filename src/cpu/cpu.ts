@@ -152,10 +152,13 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-paging.md:221 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:365 <<the CPU's other state>>
+  /** Called before every instruction while set (the instruction tracer). */
+  instructionHook: ((cpu: CPU) => void) | undefined = undefined;
+  // from book/cpu-paging.md:245 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:406 <<the CPU's other state>>
+  // from book/cpu-paging.md:430 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -1128,16 +1131,23 @@ export class CPU {
       if (!this.takeEvent(vector, -1, EVENT_EXTERNAL)) return true;
     }
     this.singleStepPending = (this.flags & TF) !== 0;
-    this.attention = this.singleStepPending || this.pendingInterrupt >= 0 ? 1 : 0;
+    this.attention = this.singleStepPending || this.pendingInterrupt >= 0 || this.instructionHook ? 1 : 0;
+    if (this.instructionHook) this.instructionHook(this);
     return false;
   }
-  // from book/cpu-interrupts.md:372 <<CPU methods>>
+  // from book/cpu-interrupts.md:370 <<CPU methods>>
+  /** Installs or removes the instruction hook. */
+  setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
+    this.instructionHook = hook;
+    if (hook) this.attention = 1;
+  }
+  // from book/cpu-interrupts.md:392 <<CPU methods>>
   /** sti: sets IF, with the one-instruction delay. */
   enableInterrupts(): void {
     if (!(this.flags & IF)) this.inhibitInterrupts();
     this.flags |= IF;
   }
-  // from book/cpu-interrupts.md:424 <<CPU methods>>
+  // from book/cpu-interrupts.md:444 <<CPU methods>>
   /** Stops the CPU: the program asked for something we do not implement. */
   unsupported(message: string): void {
     this.stopUnsupported(message);
@@ -1170,7 +1180,23 @@ export class CPU {
     this.memory.write32(address, value);
     if (this.codePages[address >>> 12]) this.forgetCode(address >>> 12);
   }
-  // from book/cpu-paging.md:155 <<CPU methods>>
+  // from book/cpu-paging.md:96 <<CPU methods>>
+  /** A byte at a linear address as the current privilege sees it, with no side effects. */
+  peekLinear(linear: number): number | undefined {
+    const entry = this.tlbRead[linear >>> 12];
+    if (entry !== -1) return this.mem8[linear ^ entry];
+    let physical = linear;
+    if (this.cr0 & CR0_PG) {
+      const directoryEntry = this.memory.read32((this.cr3 & ~0xfff) + ((linear >>> 22) << 2));
+      if (!(directoryEntry & PAGE_PRESENT)) return undefined;
+      const tableEntry = this.memory.read32((directoryEntry & ~0xfff) + (((linear >>> 12) & 0x3ff) << 2));
+      if (!(tableEntry & PAGE_PRESENT)) return undefined;
+      if (this.cpl === 3 && !(directoryEntry & tableEntry & PAGE_USER)) return undefined;
+      physical = (tableEntry & ~0xfff) | (linear & 0xfff);
+    }
+    return this.memory.exists(physical) ? this.memory.read8(physical) : undefined;
+  }
+  // from book/cpu-paging.md:179 <<CPU methods>>
   writeCr0(value: number): void {
     if (value & CR0_PG && !(value & CR0_PE)) throw this.fault(GENERAL_PROTECTION, 0);
     if (!(value & CR0_PE)) {
@@ -1181,7 +1207,7 @@ export class CPU {
     this.cr0 = value | CR0_ET;
     if (changed & (CR0_PG | CR0_WP)) this.flushTlb();
   }
-  // from book/cpu-paging.md:509 <<CPU methods>>
+  // from book/cpu-paging.md:533 <<CPU methods>>
   saveState(): CpuState {
     return {
       regs: [...this.regs],

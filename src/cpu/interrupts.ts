@@ -7,7 +7,7 @@ export const EVENT_EXCEPTION = 0, EVENT_SOFTWARE = 1, EVENT_EXTERNAL = 2;
 export function isContributory(vector: number): boolean {
   return vector === 0 || (vector >= 10 && vector <= 13);
 }
-// from book/cpu-interrupts.md:391
+// from book/cpu-interrupts.md:411
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, type OpcodeFragment } from "./opcodes.ts";

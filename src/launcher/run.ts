@@ -8,7 +8,7 @@ import type { GuestCommand } from "./arguments.ts";
 import type { GuestLayout } from "./layout.ts";
 import { LaunchError } from "./launch-error.ts";
 import { Console } from "./console.ts";
-import { traceWriter } from "../trace/print.ts";
+import { instructionTracer, traceWriter } from "../trace/print.ts";
 import { openSync, writeSync } from "node:fs";
 
 // from lguest.ts.md:1133 <<the clocks>>
@@ -59,6 +59,7 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand): Prom
   });
   if (!initialized.ok) throw new LaunchError(`the Host refused the guest: ${initialized.message}`);
   guest = initialized.guest;
+  if (command.trace.has("insn")) guest.cpu.setInstructionHook(instructionTracer(guest.id, traceSink(command.traceFile)));
   const console = new Console(host, guest, layout.memoryBytes + PAGE_SIZE * (1 + layout.devices.reduce((n, d) => n + d.pages, 0)));
   try {
     for (;;) {
@@ -85,8 +86,16 @@ function finish(reason: string): number {
   return 1;
 }
 
+const sinks = new Map<string, (line: string) => void>();
+
+/** Where trace lines go: stderr, or one file shared by every tracer. */
 function traceSink(file: string | undefined): (line: string) => void {
   if (file === undefined) return (line) => process.stderr.write(line + "\n");
-  const fd = openSync(file, "w");
-  return (line) => writeSync(fd, line + "\n");
+  let sink = sinks.get(file);
+  if (!sink) {
+    const fd = openSync(file, "w");
+    sink = (line) => writeSync(fd, line + "\n");
+    sinks.set(file, sink);
+  }
+  return sink;
 }

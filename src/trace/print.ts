@@ -71,3 +71,33 @@ export function formatEvent(event: HostEvent): string {
       return `${who} died: ${event.reason}`;
   }
 }
+// from book/trace.md:109
+import type { CPU } from "../cpu/cpu.ts";
+import { disassemble } from "../cpu/disassemble.ts";
+import { CS, reg32Names } from "../cpu/registers.ts";
+
+/** An instruction hook for the CPU that prints each instruction and what the previous one changed. */
+export function instructionTracer(guest: number, write: (line: string) => void): (cpu: CPU) => void {
+  const before = new Int32Array(9);
+  let first = true;
+  const bytes = new Uint8Array(15);
+  return (cpu) => {
+    const now = [...cpu.regs, cpu.eflags()];
+    if (!first) {
+      const changes = now.flatMap((value, n) =>
+        value !== before[n] ? [`${n < 8 ? reg32Names[n] : "eflags"}=${hex(value)}`] : []);
+      if (changes.length > 0) write(`guest ${guest}:     ${changes.join(" ")}`);
+    }
+    first = false;
+    before.set(now);
+    const linear = (cpu.segBase[CS] + cpu.eip) | 0;
+    let length = 0;
+    while (length < 15) {
+      const byte = cpu.peekLinear((linear + length) | 0);
+      if (byte === undefined) break;
+      bytes[length++] = byte;
+    }
+    const text = length === 0 ? "(not mapped: the fetch faults)" : disassemble(bytes.subarray(0, length), 0, cpu.eip, "att").text;
+    write(`guest ${guest}: ${(cpu.eip >>> 0).toString(16).padStart(8, "0")}  ${text}`);
+  };
+}
