@@ -209,19 +209,21 @@ test("a rep stosd that faults on a page-crossing element writes none of it", () 
 });
 
 test("a fault in repe cmpsb restores the flags the instruction started with", () => {
-  const cpu = machine([0xf3, 0xa6]);
-  cpu.memory.ram.set([1, 2, 3, 4], 0x3000);
-  cpu.memory.ram.set([1, 2], 0x4ffe); // equal so far; the third element is on page 5
-  cpu.regs[ESI] = 0x3000;
-  cpu.regs[EDI] = 0x4ffe;
-  cpu.regs[ECX] = 4;
-  cpu.setEflags(CF | SF, CF | SF | ZF);
-  faultOnPage(cpu, 5);
-  assert.equal(cpu.run(1), STOP_EXCEPTION);
-  assert.equal(cpu.regs[ECX], 2);
-  assert.equal(cpu.regs[ESI], 0x3002);
-  assert.equal(cpu.regs[EDI], 0x5000);
-  assert.equal(cpu.eflags() & (CF | SF | ZF), CF | SF, "not the ZF=1 of the two equal bytes");
+  bothPaths(() => {
+    const cpu = machine([0xf3, 0xa6]);
+    cpu.memory.ram.set([1, 2, 3, 4], 0x3000);
+    cpu.memory.ram.set([1, 2], 0x4ffe); // equal so far; the third element is on page 5
+    cpu.regs[ESI] = 0x3000;
+    cpu.regs[EDI] = 0x4ffe;
+    cpu.regs[ECX] = 4;
+    cpu.setEflags(CF | SF, CF | SF | ZF);
+    faultOnPage(cpu, 5);
+    assert.equal(cpu.run(1), STOP_EXCEPTION);
+    assert.equal(cpu.regs[ECX], 2);
+    assert.equal(cpu.regs[ESI], 0x3002);
+    assert.equal(cpu.regs[EDI], 0x5000);
+    assert.equal(cpu.eflags() & (CF | SF | ZF), CF | SF, "not the ZF=1 of the two equal bytes");
+  });
 });
 
 test(`a rep movsb of 100000 bytes runs as chunks of ${REP_CHUNK}, restarting at the same instruction`, () => {
@@ -245,17 +247,19 @@ test(`a rep movsb of 100000 bytes runs as chunks of ${REP_CHUNK}, restarting at 
 });
 
 test("a long repne scasb also runs in chunks and stops at the match", () => {
-  const cpu = machine([0xf2, 0xae, HLT]);
-  cpu.memory.ram.fill(1, 0x10000, 0x20000);
-  cpu.memory.ram[0x1c000] = 0;
-  cpu.regs[EAX] = 0;
-  cpu.regs[EDI] = 0x10000;
-  cpu.regs[ECX] = -1;
-  assert.equal(cpu.run(1), STOP_BUDGET);
-  assert.equal(cpu.eip, CODE);
-  assert.equal(cpu.run(100), STOP_HALT);
-  assert.equal(u32(cpu.regs[ECX]), 0xffffffff - 0xc001);
-  assert.equal(cpu.regs[EDI], 0x1c001);
+  bothPaths(() => {
+    const cpu = machine([0xf2, 0xae, HLT]);
+    cpu.memory.ram.fill(1, 0x10000, 0x20000);
+    cpu.memory.ram[0x1c000] = 0;
+    cpu.regs[EAX] = 0;
+    cpu.regs[EDI] = 0x10000;
+    cpu.regs[ECX] = -1;
+    assert.equal(cpu.run(1), STOP_BUDGET);
+    assert.equal(cpu.eip, CODE);
+    assert.equal(cpu.run(100), STOP_HALT);
+    assert.equal(u32(cpu.regs[ECX]), 0xffffffff - 0xc001);
+    assert.equal(cpu.regs[EDI], 0x1c001);
+  });
 });
 
 // ---------------------------------------------------------------- overlap and fast runs
@@ -325,6 +329,49 @@ test("fast runs of rep movs and rep stos give exactly what the element-by-elemen
     const what = `trial ${trial}: ${code.map((b) => b.toString(16)).join(" ")} esi=${source.toString(16)} edi=${destination.toString(16)} ecx=${count}`;
     assert.deepEqual([...cpus[0].regs], [...cpus[1].regs], what);
     assert.ok(Buffer.from(cpus[0].memory.ram).equals(Buffer.from(cpus[1].memory.ram)), what);
+  }
+});
+
+test("fast runs of repe/repne cmps and scas give exactly what the element-by-element loop gives", () => {
+  const next = random(77);
+  const RAM = 0x20000;
+  const HIGH_CODE = 0x1f000;
+  const cpus = [true, false].map(() => new CPU(new PhysicalMemory(RAM)));
+  for (let trial = 0; trial < 400; trial++) {
+    const scan = next() % 2 === 0;
+    const size = [1, 2, 4][next() % 3];
+    const prefix = next() % 2 === 0 ? 0xf3 : 0xf2;
+    const code = [prefix, ...(size === 2 ? [0x66] : []), (scan ? 0xae : 0xa6) + (size > 1 ? 1 : 0), HLT];
+    if (next() % 4 === 0) code.unshift(0xfd); // std: the fast runs must stand aside
+    // Few distinct byte values, so that repe finds long equal stretches and repne finds matches.
+    const alphabet = 1 + (next() % 3);
+    const source = 0x8000 + (next() % 0x8000);
+    const destination = next() % 3 === 0 ? source + (next() % 41) - 20 : 0x8000 + (next() % 0x8000);
+    const initial = new Uint8Array(RAM).map(() => next() % alphabet);
+    if (next() % 2 === 0) initial.copyWithin(destination, source, source + 0x2000); // long equal stretches
+    const count = next() % 3 === 0 ? next() % 9000 : next() % 64;
+    const eax = next() % alphabet * 0x01010101;
+    const flush = next() % 2 === 0;
+    const flags = 0x202 | (next() & (CF | ZF | SF));
+    cpus.forEach((cpu, n) => {
+      stringFastPath.enabled = n === 0;
+      try {
+        cpu.memory.ram.set(initial);
+        cpu.memory.ram.set(code, HIGH_CODE);
+        cpu.forgetCode(HIGH_CODE >>> 12);
+        if (flush) cpu.flushTlb();
+        cpu.setEflags(flags, -1);
+        cpu.eip = HIGH_CODE;
+        cpu.regs.set([eax, count, 0, 0, 0x1e000, 0, source, destination]);
+        assert.equal(cpu.run(1000), STOP_HALT);
+      } finally {
+        stringFastPath.enabled = true;
+      }
+    });
+    const what = `trial ${trial}: ${code.map((b) => b.toString(16)).join(" ")} esi=${source.toString(16)} edi=${destination.toString(16)} ecx=${count}`;
+    assert.deepEqual([...cpus[0].regs], [...cpus[1].regs], what);
+    assert.equal(cpus[0].eflags(), cpus[1].eflags(), what);
+    assert.equal(cpus[0].instructions, cpus[1].instructions, what);
   }
 });
 

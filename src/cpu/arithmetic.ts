@@ -4,7 +4,7 @@
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { ARITHMETIC_FLAGS, CF, EAX } from "./registers.ts";
-import { group, op, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
+import { group, op, type Handler, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
 import { divide, idivide, imulOne, imulTwo, mulOne } from "./muldiv.ts";
 
 export const ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7;
@@ -101,14 +101,42 @@ function testAccImm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   cpu.recordLogic(cpu.readReg(EAX, size) & insn.imm & sizeMask(size), size * 8);
 }
-// from book/cpu-arithmetic.md:146
+// from book/cpu-arithmetic.md:149
+/** Register `n` = n op b at 32 bits (only the flags, for cmp). */
+function aluRegisters32(cpu: CPU, operation: number, n: number, b: number): void {
+  const result = alu(cpu, operation, cpu.regs[n], b, 4);
+  if (operation !== CMP) cpu.regs[n] = result;
+}
+
+/** op r/m32, r32 with a register r/m (01 09 ... with mod 3). */
+function aluRegReg32(cpu: CPU, insn: Insn): void {
+  aluRegisters32(cpu, insn.op, insn.rm, cpu.regs[insn.reg]);
+}
+
+/** op r32, r/m32 (03 0B ...), register or memory source. */
+function aluRegRm32(cpu: CPU, insn: Insn): void {
+  aluRegisters32(cpu, insn.op, insn.reg, cpu.readE32(insn));
+}
+
+/** op r/m32, imm with a register r/m (81 83 with mod 3). */
+function aluRegImm32(cpu: CPU, insn: Insn): void {
+  aluRegisters32(cpu, insn.op, insn.rm, insn.imm);
+}
+
+/** op eax, imm32 (05 0D ...). */
+function aluAccImm32(cpu: CPU, insn: Insn): void {
+  aluRegisters32(cpu, insn.op, EAX, insn.imm);
+}
+
+const ifRegister32 = (handler: Handler) => (insn: Insn) => (insn.size === 4 && insn.rm >= 0 ? handler : undefined);
+const if32 = (handler: Handler) => (insn: Insn) => (insn.size === 4 ? handler : undefined);
+// from book/cpu-arithmetic.md:187
 const INC = 0, DEC = 1;
 
-/** a + 1 or a - 1 at insn.size, with the flags of inc and dec. */
-function incDec(cpu: CPU, insn: Insn, a: number): number {
-  const size = insn.size;
+/** a + 1 or a - 1 at `size` bytes, with the flags of inc and dec. */
+function incDec(cpu: CPU, operation: number, a: number, size: number): number {
   cpu.keepCarry();
-  if (insn.op === INC) {
+  if (operation === INC) {
     const result = (a + 1) & sizeMask(size);
     cpu.recordAdd(a, 1, result, size * 8, ARITHMETIC_FLAGS & ~CF);
     return result;
@@ -122,19 +150,24 @@ function incDec(cpu: CPU, insn: Insn, a: number): number {
 function incDecRm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   if (insn.rm >= 0) {
-    cpu.writeReg(insn.rm, size, incDec(cpu, insn, cpu.readReg(insn.rm, size)));
+    cpu.writeReg(insn.rm, size, incDec(cpu, insn.op, cpu.readReg(insn.rm, size), size));
   } else {
     const address = cpu.modifyAddress(insn, size);
-    cpu.writeMemory(address, size, incDec(cpu, insn, cpu.readMemory(address, size)));
+    cpu.writeMemory(address, size, incDec(cpu, insn.op, cpu.readMemory(address, size), size));
   }
 }
 
 /** inc/dec Zv (40-4F): the register is in the opcode. */
 function incDecReg(cpu: CPU, insn: Insn): void {
-  const n = insn.opcode & 7;
-  cpu.writeReg(n, insn.size, incDec(cpu, insn, cpu.readReg(n, insn.size)));
+  const n = insn.reg;
+  cpu.writeReg(n, insn.size, incDec(cpu, insn.op, cpu.readReg(n, insn.size), insn.size));
 }
-// from book/cpu-arithmetic.md:181
+
+/** inc/dec r32 (40-4F without 66), the common case. */
+function incDecReg32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = incDec(cpu, insn.op, cpu.regs[insn.reg], 4);
+}
+// from book/cpu-arithmetic.md:226
 function notRm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   if (insn.rm >= 0) {
@@ -161,21 +194,23 @@ function negRm(cpu: CPU, insn: Insn): void {
     cpu.recordSub(0, a, result, size * 8);
   }
 }
-// from book/cpu-arithmetic.md:221
+// from book/cpu-arithmetic.md:266
 const oneByte: Record<number, OpcodeEntry> = {};
 for (let operation = 0; operation < 8; operation++) {
   const base = operation * 8;
   const lockable = operation !== CMP;
   const name = names[operation];
   oneByte[base + 0] = op(name, "Eb,Gb", aluRmReg, { op: operation, lockable });
-  oneByte[base + 1] = op(name, "Ev,Gv", aluRmReg, { op: operation, lockable });
+  oneByte[base + 1] = op(name, "Ev,Gv", aluRmReg, { op: operation, lockable, specialise: ifRegister32(aluRegReg32) });
   oneByte[base + 2] = op(name, "Gb,Eb", aluRegRm, { op: operation });
-  oneByte[base + 3] = op(name, "Gv,Ev", aluRegRm, { op: operation });
+  oneByte[base + 3] = op(name, "Gv,Ev", aluRegRm, { op: operation, specialise: if32(aluRegRm32) });
   oneByte[base + 4] = op(name, "AL,Ib", aluAccImm, { op: operation });
-  oneByte[base + 5] = op(name, "eAX,Iz", aluAccImm, { op: operation });
+  oneByte[base + 5] = op(name, "eAX,Iz", aluAccImm, { op: operation, specialise: if32(aluAccImm32) });
 }
 const immediateGroup = (operands: string) =>
-  group(names.map((name, operation) => op(name, operands, aluRmImm, { op: operation, lockable: operation !== CMP })));
+  group(names.map((name, operation) => op(name, operands, aluRmImm, {
+    op: operation, lockable: operation !== CMP, specialise: ifRegister32(aluRegImm32),
+  })));
 oneByte[0x80] = immediateGroup("Eb,Ib");
 oneByte[0x81] = immediateGroup("Ev,Iz");
 oneByte[0x82] = immediateGroup("Eb,Ib");
@@ -185,8 +220,8 @@ oneByte[0x85] = op("test", "Ev,Gv", testRmReg);
 oneByte[0xa8] = op("test", "AL,Ib", testAccImm);
 oneByte[0xa9] = op("test", "eAX,Iz", testAccImm);
 for (let r = 0; r < 8; r++) {
-  oneByte[0x40 + r] = op("inc", "Zv", incDecReg, { op: INC });
-  oneByte[0x48 + r] = op("dec", "Zv", incDecReg, { op: DEC });
+  oneByte[0x40 + r] = op("inc", "Zv", incDecReg, { op: INC, specialise: if32(incDecReg32) });
+  oneByte[0x48 + r] = op("dec", "Zv", incDecReg, { op: DEC, specialise: if32(incDecReg32) });
 }
 const unaryGroup = (b: "b" | "v") => group([
   op("test", `E${b},I${b === "b" ? "b" : "z"}`, testRmImm),

@@ -705,7 +705,7 @@ export class CPU {
     if (this.stackMask === -1) this.regs[ESP] = sp;
     else this.regs16[ESP << 1] = sp;
   }
-  // from book/cpu-moves.md:252 <<CPU methods>>
+  // from book/cpu-moves.md:299 <<CPU methods>>
   /** Loads a segment register (mov, pop, lds...). */
   loadSegment(segment: number, selector: number): void {
     // from book/cpu-segments.md:169 <<load a segment register in protected mode>>
@@ -736,7 +736,7 @@ export class CPU {
       this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
       this.inhibitInterrupts();
     }
-  // from book/cpu-moves.md:255 <<CPU methods>>
+  // from book/cpu-moves.md:302 <<CPU methods>>
   }
   // from book/cpu-control.md:21 <<CPU methods>>
   /** Faults now if any byte of seg:[offset, offset + length) could not be written. */

@@ -3,7 +3,7 @@
 // from book/cpu-moves.md:18
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
-import { op, group, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
+import { op, group, type Handler, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
 import { AF, CF, EAX, EBX, EDX, PF, reg8Index, SF, ZF } from "./registers.ts";
 import { sizeMask } from "./arithmetic.ts";
 import { GENERAL_PROTECTION, INVALID_OPCODE } from "./faults.ts";
@@ -37,29 +37,49 @@ function movAccMem(cpu: CPU, insn: Insn): void {
 function movMemAcc(cpu: CPU, insn: Insn): void {
   cpu.writeE(insn, insn.size, cpu.readReg(EAX, insn.size));
 }
-// from book/cpu-moves.md:64
-function movRmReg32Or(cpu: CPU, insn: Insn): void {
-  if (insn.size === 4) {
-    if (insn.rm >= 0) cpu.regs[insn.rm] = cpu.regs[insn.reg];
-    else cpu.write32(cpu.operandAddress(insn, 4, true), cpu.regs[insn.reg]);
-  } else {
-    movRmReg(cpu, insn);
-  }
+// from book/cpu-moves.md:63
+/** 89 with a 32-bit operand: register, memory or register-to-register. */
+function specialiseMovRmReg(insn: Insn): Handler | undefined {
+  if (insn.size !== 4) return undefined;
+  return insn.rm >= 0 ? movRegReg32 : movMemReg32;
 }
 
-function movRegRm32Or(cpu: CPU, insn: Insn): void {
-  if (insn.size === 4) {
-    cpu.regs[insn.reg] = insn.rm >= 0 ? cpu.regs[insn.rm] : cpu.read32(cpu.operandAddress(insn, 4, false));
-  } else {
-    movRegRm(cpu, insn);
-  }
+/** 8B with a 32-bit operand. */
+function specialiseMovRegRm(insn: Insn): Handler | undefined {
+  if (insn.size !== 4) return undefined;
+  return insn.rm >= 0 ? movRegRegReversed32 : movRegMem32;
 }
-// from book/cpu-moves.md:90
+
+/** mov r/m32, r32 with a register r/m (89 /r, mod 3). */
+function movRegReg32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.rm] = cpu.regs[insn.reg];
+}
+
+/** mov r32, r/m32 with a register r/m (8B /r, mod 3). */
+function movRegRegReversed32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = cpu.regs[insn.rm];
+}
+
+/** mov m32, r32: a store. */
+function movMemReg32(cpu: CPU, insn: Insn): void {
+  cpu.write32(cpu.operandAddress(insn, 4, true), cpu.regs[insn.reg]);
+}
+
+/** mov r32, m32: a load. */
+function movRegMem32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = cpu.read32(cpu.operandAddress(insn, 4, false));
+}
+// from book/cpu-moves.md:105
 function lea(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
   cpu.writeReg(insn.reg, insn.size, cpu.effectiveAddress(insn) & sizeMask(insn.size));
 }
-// from book/cpu-moves.md:103
+
+/** lea r32 with a memory operand: the common case. */
+function lea32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = cpu.effectiveAddress(insn);
+}
+// from book/cpu-moves.md:123
 function movzx(cpu: CPU, insn: Insn): void {
   const value = insn.opcode & 1 ? cpu.readE16(insn) : cpu.readE8(insn);
   cpu.writeReg(insn.reg, insn.size, value & sizeMask(insn.size));
@@ -69,7 +89,27 @@ function movsx(cpu: CPU, insn: Insn): void {
   const value = insn.opcode & 1 ? (cpu.readE16(insn) << 16) >> 16 : (cpu.readE8(insn) << 24) >> 24;
   cpu.writeReg(insn.reg, insn.size, value & sizeMask(insn.size));
 }
-// from book/cpu-moves.md:118
+// from book/cpu-moves.md:140
+function movzxByte32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = cpu.readE8(insn);
+}
+
+function movzxWord32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = cpu.readE16(insn);
+}
+
+function movsxByte32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = (cpu.readE8(insn) << 24) >> 24;
+}
+
+function movsxWord32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = (cpu.readE16(insn) << 16) >> 16;
+}
+
+/** The 32-bit form of an extension: the handler for its source size. */
+const extension32 = (byteSource: Handler, wordSource: Handler) => (insn: Insn) =>
+  insn.size !== 4 ? undefined : insn.opcode & 1 ? wordSource : byteSource;
+// from book/cpu-moves.md:165
 function convertAccumulator(cpu: CPU, insn: Insn): void {
   if (insn.size === 4) cpu.regs[EAX] = (cpu.regs16[0] << 16) >> 16;
   else cpu.regs16[0] = (cpu.regs8[0] << 24) >> 24;
@@ -79,7 +119,7 @@ function convertToDouble(cpu: CPU, insn: Insn): void {
   if (insn.size === 4) cpu.regs[EDX] = cpu.regs[EAX] >> 31;
   else cpu.regs16[EDX << 1] = (cpu.regs16[0] << 16) >> 31;
 }
-// from book/cpu-moves.md:139
+// from book/cpu-moves.md:186
 function xchgRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const register = cpu.readReg(insn.reg, size);
@@ -112,7 +152,7 @@ function bswap(cpu: CPU, insn: Insn): void {
   const v = cpu.regs[n];
   cpu.regs[n] = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
 }
-// from book/cpu-moves.md:184
+// from book/cpu-moves.md:231
 function cmov(cpu: CPU, insn: Insn): void {
   const value = cpu.readE(insn, insn.size);
   if (cpu.condition(insn.opcode & 15)) cpu.writeReg(insn.reg, insn.size, value);
@@ -121,7 +161,7 @@ function cmov(cpu: CPU, insn: Insn): void {
 function setcc(cpu: CPU, insn: Insn): void {
   cpu.writeE8(insn, cpu.condition(insn.opcode & 15) ? 1 : 0);
 }
-// from book/cpu-moves.md:201
+// from book/cpu-moves.md:248
 const AH_FLAGS = SF | ZF | AF | PF | CF;
 
 function lahf(cpu: CPU): void {
@@ -131,13 +171,13 @@ function lahf(cpu: CPU): void {
 function sahf(cpu: CPU): void {
   cpu.setEflags(cpu.regs8[1], AH_FLAGS);
 }
-// from book/cpu-moves.md:219
+// from book/cpu-moves.md:266
 function xlat(cpu: CPU, insn: Insn): void {
   const base = insn.addr16 ? cpu.regs16[EBX << 1] : cpu.regs[EBX];
   const offset = insn.addr16 ? (base + cpu.regs8[0]) & 0xffff : (base + cpu.regs8[0]) | 0;
   cpu.regs8[0] = cpu.read8(cpu.linear(insn.seg, offset, 1, false));
 }
-// from book/cpu-moves.md:238
+// from book/cpu-moves.md:285
 function movRmSeg(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5) throw cpu.fault(INVALID_OPCODE);
   const selector = cpu.segSelector[insn.reg];
@@ -149,16 +189,16 @@ function movSegRm(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5 || insn.reg === 1) throw cpu.fault(INVALID_OPCODE);
   cpu.loadSegment(insn.reg, cpu.readE16(insn));
 }
-// from book/cpu-moves.md:262
+// from book/cpu-moves.md:309
 const oneByte: Record<number, OpcodeEntry> = {
   0x86: op("xchg", "Eb,Gb", xchgRmReg, { lockable: true }),
   0x87: op("xchg", "Ev,Gv", xchgRmReg, { lockable: true }),
   0x88: op("mov", "Eb,Gb", movRmReg),
-  0x89: op("mov", "Ev,Gv", movRmReg32Or),
+  0x89: op("mov", "Ev,Gv", movRmReg, { specialise: specialiseMovRmReg }),
   0x8a: op("mov", "Gb,Eb", movRegRm),
-  0x8b: op("mov", "Gv,Ev", movRegRm32Or),
+  0x8b: op("mov", "Gv,Ev", movRegRm, { specialise: specialiseMovRegRm }),
   0x8c: op("mov", "Ev,Sw", movRmSeg, { size: "v" }),
-  0x8d: op("lea", "Gv,M", lea),
+  0x8d: op("lea", "Gv,M", lea, { specialise: (insn) => (insn.size === 4 && insn.rm < 0 ? lea32 : undefined) }),
   0x8e: op("mov", "Sw,Ew", movSegRm),
   0x90: op("nop", "", nop),
   0x98: op("cbw", "", convertAccumulator, { size: "v" }),
@@ -180,10 +220,10 @@ for (let r = 0; r < 8; r++) {
 }
 
 const twoByte: Record<number, OpcodeEntry> = {
-  0xb6: op("movzx", "Gv,Eb", movzx),
-  0xb7: op("movzx", "Gv,Ew", movzx),
-  0xbe: op("movsx", "Gv,Eb", movsx),
-  0xbf: op("movsx", "Gv,Ew", movsx),
+  0xb6: op("movzx", "Gv,Eb", movzx, { specialise: extension32(movzxByte32, movzxWord32) }),
+  0xb7: op("movzx", "Gv,Ew", movzx, { specialise: extension32(movzxByte32, movzxWord32) }),
+  0xbe: op("movsx", "Gv,Eb", movsx, { specialise: extension32(movsxByte32, movsxWord32) }),
+  0xbf: op("movsx", "Gv,Ew", movsx, { specialise: extension32(movsxByte32, movsxWord32) }),
 };
 for (let cc = 0; cc < 16; cc++) {
   twoByte[0x40 + cc] = op("cmov", "Gv,Ev", cmov, { op: cc });

@@ -24,6 +24,11 @@ export interface OpcodeEntry {
   group?: readonly (OpcodeEntry | undefined)[];
   /** With mod == 3, chosen by ModRM's reg * 8 + rm instead (x87, 0F 01). */
   registerForms?: readonly (OpcodeEntry | undefined)[];
+  /**
+   * Picks a faster handler for one decoded form (its operand size, a register
+   * or a memory operand...), or returns undefined to keep `exec`.
+   */
+  specialise?: (insn: Insn) => Handler | undefined;
 }
 
 /** A part of the opcode map: a family of instructions contributes one. */

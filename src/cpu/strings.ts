@@ -107,7 +107,7 @@ function repeat(cpu: CPU, insn: Insn, element: Element, run: Run | undefined): v
 }
 // from book/cpu-strings.md:242
 /** repe/repne cmps and scas: stop on the count or on ZF. */
-function repeatCompare(cpu: CPU, insn: Insn, element: Element): void {
+function repeatCompare(cpu: CPU, insn: Insn, element: Element, run: Run): void {
   const flagsBefore = cpu.eflags();
   const continueWhileZero = insn.rep === REP ? 1 : 0;
   let budget = REP_CHUNK;
@@ -115,12 +115,17 @@ function repeatCompare(cpu: CPU, insn: Insn, element: Element): void {
     for (;;) {
       const count = counter(cpu, insn);
       if (count === 0) return;
-      if (budget-- === 0) {
+      if (budget === 0) {
         cpu.eip = cpu.instructionStart;
         return;
       }
-      element(cpu, insn);
-      setCounter(cpu, insn, count - 1);
+      let done = run(cpu, insn, Math.min(count, budget));
+      if (done === 0) {
+        element(cpu, insn);
+        done = 1;
+      }
+      setCounter(cpu, insn, count - done);
+      budget -= done;
       if (cpu.zero() !== continueWhileZero) return;
     }
   } catch (fault) {
@@ -128,7 +133,7 @@ function repeatCompare(cpu: CPU, insn: Insn, element: Element): void {
     throw fault;
   }
 }
-// from book/cpu-strings.md:273
+// from book/cpu-strings.md:283
 function movs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) moveOne(cpu, insn);
   else repeat(cpu, insn, moveOne, moveRun);
@@ -146,14 +151,14 @@ function lods(cpu: CPU, insn: Insn): void {
 
 function cmps(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) compareOne(cpu, insn);
-  else repeatCompare(cpu, insn, compareOne);
+  else repeatCompare(cpu, insn, compareOne, compareRun);
 }
 
 function scas(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) scanOne(cpu, insn);
-  else repeatCompare(cpu, insn, scanOne);
+  else repeatCompare(cpu, insn, scanOne, scanRun);
 }
-// from book/cpu-strings.md:336
+// from book/cpu-strings.md:346
 /** Whether seg:[offset, offset + bytes) passes the segment checks; never faults. */
 function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, write: boolean): boolean {
   if ((offset >>> 0) + bytes > 0x100000000) return false;
@@ -165,10 +170,10 @@ function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, wri
     return false;
   }
 }
-// from book/cpu-strings.md:357
-/** Fast runs for rep movs and rep stos; turn off to compare with the slow path. */
+// from book/cpu-strings.md:367
+/** Fast runs for the repeated string instructions; turn off to compare with the slow path. */
 export const stringFastPath = { enabled: true };
-// from book/cpu-strings.md:387
+// from book/cpu-strings.md:397
 /** Copies m[from, from + length) to m[to, ...) as a forward byte-by-byte loop would. */
 export function copyForward(m: Uint8Array, from: number, to: number, length: number): void {
   const d = to - from;
@@ -183,48 +188,69 @@ export function copyForward(m: Uint8Array, from: number, to: number, length: num
     done += chunk;
   }
 }
-// from book/cpu-strings.md:417
-/** rep movs, forwards: up to `most` elements within one source and one destination page. */
-function moveRun(cpu: CPU, insn: Insn, most: number): number {
+// from book/cpu-strings.md:433
+/** The physical addresses of the ends of the run found last. */
+let runSource = 0;
+let runDestination = 0;
+
+/** How many elements from ds:esi and es:edi, at most `most`, may go as one run (0: none). */
+function twoEndedRun(cpu: CPU, insn: Insn, most: number, writeDestination: boolean): number {
   if (!stringFastPath.enabled || insn.addr16 || cpu.flags & DF) return 0;
   const size = insn.size;
   const segment = sourceSegment(insn);
   const from = cpu.regs[ESI];
   const to = cpu.regs[EDI];
   const source = cpu.linear(segment, from, size, false);
-  const readEntry = cpu.tlbRead[source >>> 12];
-  if (readEntry === -1) return 0;
-  const destination = cpu.linear(ES, to, size, true);
-  const writeEntry = cpu.tlbWrite[destination >>> 12];
-  if (writeEntry === -1) return 0;
+  const sourceEntry = cpu.tlbRead[source >>> 12];
+  if (sourceEntry === -1) return 0;
+  const destination = cpu.linear(ES, to, size, writeDestination);
+  const destinationEntry = (writeDestination ? cpu.tlbWrite : cpu.tlbRead)[destination >>> 12];
+  if (destinationEntry === -1) return 0;
   const room = Math.min(0x1000 - (source & 0xfff), 0x1000 - (destination & 0xfff));
   const count = Math.min(most, Math.floor(room / size));
   if (count === 0) return 0;
   const bytes = count * size;
-  const physicalSource = source ^ readEntry;
-  const physicalDestination = destination ^ writeEntry;
-  const distance = physicalDestination - physicalSource;
-  if (distance > 0 && distance < bytes && distance < size) return 0;
-  if (!segmentAllows(cpu, segment, from, bytes, false) || !segmentAllows(cpu, ES, to, bytes, true)) return 0;
-  copyForward(cpu.mem8, physicalSource, physicalDestination, bytes);
-  cpu.regs[ESI] = from + bytes;
-  cpu.regs[EDI] = to + bytes;
+  if (!segmentAllows(cpu, segment, from, bytes, false) || !segmentAllows(cpu, ES, to, bytes, writeDestination)) return 0;
+  runSource = source ^ sourceEntry;
+  runDestination = destination ^ destinationEntry;
   return count;
 }
-// from book/cpu-strings.md:456
-/** rep stos, forwards: up to `most` elements within one destination page. */
-function storeRun(cpu: CPU, insn: Insn, most: number): number {
+
+/** How many elements at es:edi, at most `most`, may go as one run (0: none). */
+function oneEndedRun(cpu: CPU, insn: Insn, most: number, write: boolean): number {
   if (!stringFastPath.enabled || insn.addr16 || cpu.flags & DF) return 0;
   const size = insn.size;
   const to = cpu.regs[EDI];
-  const destination = cpu.linear(ES, to, size, true);
-  const writeEntry = cpu.tlbWrite[destination >>> 12];
-  if (writeEntry === -1) return 0;
+  const destination = cpu.linear(ES, to, size, write);
+  const entry = (write ? cpu.tlbWrite : cpu.tlbRead)[destination >>> 12];
+  if (entry === -1) return 0;
   const count = Math.min(most, Math.floor((0x1000 - (destination & 0xfff)) / size));
+  if (count === 0 || !segmentAllows(cpu, ES, to, count * size, write)) return 0;
+  runDestination = destination ^ entry;
+  return count;
+}
+// from book/cpu-strings.md:479
+/** rep movs, forwards: up to `most` elements within one source and one destination page. */
+function moveRun(cpu: CPU, insn: Insn, most: number): number {
+  const count = twoEndedRun(cpu, insn, most, true);
   if (count === 0) return 0;
+  const size = insn.size;
   const bytes = count * size;
-  if (!segmentAllows(cpu, ES, to, bytes, true)) return 0;
-  const at = destination ^ writeEntry;
+  const distance = runDestination - runSource;
+  if (distance > 0 && distance < bytes && distance < size) return 0;
+  copyForward(cpu.mem8, runSource, runDestination, bytes);
+  cpu.regs[ESI] += bytes;
+  cpu.regs[EDI] += bytes;
+  return count;
+}
+// from book/cpu-strings.md:504
+/** rep stos, forwards: up to `most` elements within one destination page. */
+function storeRun(cpu: CPU, insn: Insn, most: number): number {
+  const count = oneEndedRun(cpu, insn, most, true);
+  if (count === 0) return 0;
+  const size = insn.size;
+  const bytes = count * size;
+  const at = runDestination;
   const value = cpu.readReg(EAX, size);
   if (size === 1) {
     cpu.mem8.fill(value, at, at + bytes);
@@ -234,14 +260,60 @@ function storeRun(cpu: CPU, insn: Insn, most: number): number {
     for (let k = 0; k < size; k++) cpu.mem8[at + k] = value >>> (8 * k);
     copyForward(cpu.mem8, at, at + size, bytes - size);
   }
-  cpu.regs[EDI] = to + bytes;
+  cpu.regs[EDI] += bytes;
   return count;
 }
-// from book/cpu-strings.md:504
+// from book/cpu-strings.md:538
+/** repe/repne cmps, forwards: up to `most` elements within one page at each end. */
+function compareRun(cpu: CPU, insn: Insn, most: number): number {
+  const count = twoEndedRun(cpu, insn, most, false);
+  if (count === 0) return 0;
+  const size = insn.size;
+  const m = cpu.mem8;
+  const whileEqual = insn.rep === REP;
+  let done = 0;
+  let a: number, b: number;
+  do {
+    a = ramElement(m, runSource + done * size, size);
+    b = ramElement(m, runDestination + done * size, size);
+    done++;
+  } while (done < count && (a === b) === whileEqual);
+  cpu.recordSub(a, b, (a - b) & sizeMask(size), size * 8);
+  cpu.regs[ESI] += done * size;
+  cpu.regs[EDI] += done * size;
+  return done;
+}
+
+/** repe/repne scas, forwards: up to `most` elements within one page. */
+function scanRun(cpu: CPU, insn: Insn, most: number): number {
+  const count = oneEndedRun(cpu, insn, most, false);
+  if (count === 0) return 0;
+  const size = insn.size;
+  const m = cpu.mem8;
+  const a = cpu.readReg(EAX, size);
+  const whileEqual = insn.rep === REP;
+  let done = 0;
+  let b: number;
+  do {
+    b = ramElement(m, runDestination + done * size, size);
+    done++;
+  } while (done < count && (a === b) === whileEqual);
+  cpu.recordSub(a, b, (a - b) & sizeMask(size), size * 8);
+  cpu.regs[EDI] += done * size;
+  return done;
+}
+
+/** The little-endian element of `size` bytes at `at` in RAM, in the CPU's usual form. */
+function ramElement(m: Uint8Array, at: number, size: number): number {
+  if (size === 1) return m[at];
+  if (size === 2) return m[at] | (m[at + 1] << 8);
+  return m[at] | (m[at + 1] << 8) | (m[at + 2] << 16) | (m[at + 3] << 24);
+}
+// from book/cpu-strings.md:606
 /** Faults unless the current privilege may use the `size` ports from `port`. */
 function checkPorts(cpu: CPU, port: number, size: number): void {
   if (cpu.cpl <= (cpu.flags & IOPL) >> 12) return;
-  // from book/cpu-strings.md:519 <<check the I/O permission bitmap>>
+  // from book/cpu-strings.md:621 <<check the I/O permission bitmap>>
   const tss32 = cpu.trType === TYPE_TSS_AVAILABLE || cpu.trType === TYPE_TSS_BUSY;
   if (!tss32 || cpu.trLimit < 103) throw cpu.fault(GENERAL_PROTECTION, 0);
   const bitmap = cpu.readSupervisor16((cpu.trBase + 102) | 0);
@@ -249,9 +321,9 @@ function checkPorts(cpu: CPU, port: number, size: number): void {
   if (at + 1 > cpu.trLimit) throw cpu.fault(GENERAL_PROTECTION, 0);
   const bits = cpu.readSupervisor16((cpu.trBase + at) | 0) >> (port & 7);
   if (bits & ((1 << size) - 1)) throw cpu.fault(GENERAL_PROTECTION, 0);
-// from book/cpu-strings.md:508
+// from book/cpu-strings.md:610
 }
-// from book/cpu-strings.md:533
+// from book/cpu-strings.md:635
 function portNumber(cpu: CPU, insn: Insn): number {
   return insn.opcode & 8 ? cpu.regs16[EDX << 1] : insn.imm & 0xff;
 }
@@ -269,7 +341,7 @@ function outPort(cpu: CPU, insn: Insn): void {
   checkPorts(cpu, port, insn.size);
   cpu.io.portOut(port, insn.size, cpu.readReg(EAX, insn.size));
 }
-// from book/cpu-strings.md:580
+// from book/cpu-strings.md:682
 /** ins: one element from port dx to es:edi. */
 function inputOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -299,7 +371,7 @@ function outs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) outputOne(cpu, insn);
   else repeat(cpu, insn, outputOne, undefined);
 }
-// from book/cpu-strings.md:625
+// from book/cpu-strings.md:727
 export const stringOpcodes: OpcodeFragment = {
   oneByte: {
     0x6c: op("ins", "Yb,DX", ins, { size: "b" }),
