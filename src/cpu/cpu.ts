@@ -478,16 +478,7 @@ export class CPU {
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
   }
-  // from book/cpu-loop.md:277 <<CPU methods>>
-  private fetchInstruction(): Insn {
-    const offset = (this.eip - this.fetchEipBase) >>> 0;
-    if (offset < 4096) {
-      const cached = this.fetchPage[offset];
-      if (cached !== undefined) return cached;
-    }
-    return this.fetchSlowly();
-  }
-  // from book/cpu-loop.md:306 <<CPU methods>>
+  // from book/cpu-loop.md:305 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   private fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -510,7 +501,7 @@ export class CPU {
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:325 <<CPU methods>>
+    // from book/cpu-loop.md:324 <<CPU methods>>
     return insn;
   }
 
@@ -545,12 +536,12 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:368 <<CPU methods>>
+  // from book/cpu-loop.md:367 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
   }
-  // from book/cpu-loop.md:386 <<CPU methods>>
+  // from book/cpu-loop.md:385 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -560,7 +551,11 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          const insn = this.fetchInstruction();
+          // from book/cpu-loop.md:277 <<fetch the instruction at eip>>
+          const offset = (this.eip - this.fetchEipBase) >>> 0;
+          let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
+          if (insn === undefined) insn = this.fetchSlowly();
+          // from book/cpu-loop.md:395 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
           insn.exec(this, insn);
           this.instructions++;
