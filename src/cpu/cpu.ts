@@ -6,7 +6,7 @@ import {
   DEBUG, DOUBLE_FAULT, FAULT, GENERAL_PROTECTION, INVALID_TSS, PAGE_FAULT, SEGMENT_NOT_PRESENT, STACK_FAULT,
 } from "./faults.ts";
 import { LAZY_ADD, LAZY_SUB, parity } from "./flags.ts";
-import { Insn } from "./insn.ts";
+import { Insn, NO_CODE } from "./insn.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
 import type { CpuState } from "./state.ts";
@@ -96,15 +96,19 @@ export class CPU {
   readonly io: IoPorts;
   // from book/cpu-loop.md:211 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
-  readonly codeCache: (Insn[] | undefined)[];
+  readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
   readonly codePages: Uint8Array;
   /** Instructions that cross a page, by physical address; with the physical page of their end. */
   private readonly crossingCode = new Map<number, { insn: Insn; secondPage: number }>();
-  /** The linear page the loop is fetching from, and its cache (-1: look it up again). */
-  private fetchLinearPage = -1;
+  /**
+   * The decoded instructions of the page the loop is fetching from, and the
+   * eip of that page's first byte; NO_CODE when the next fetch must look again.
+   */
+  private fetchPage: readonly (Insn | undefined)[] = NO_CODE;
+  private fetchEipBase = 0;
+  /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
-  private fetchPage: Insn[] | undefined = undefined;
   // from book/cpu-operands.md:173 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
@@ -215,7 +219,7 @@ export class CPU {
       for (let k = 0; k < this.tlbFilledCount; k++) this.invalidatePage(this.tlbFilled[k] << 12);
     }
     this.tlbFilledCount = 0;
-    this.fetchLinearPage = -1;
+    this.refetch();
   }
 
   /** Drops the cached translation of one linear page. */
@@ -225,7 +229,7 @@ export class CPU {
     this.tlbWriteSupervisor[page] = -1;
     this.tlbReadUser[page] = -1;
     this.tlbWriteUser[page] = -1;
-    this.fetchLinearPage = -1;
+    this.refetch();
   }
 
   private rememberTlbFill(page: number): void {
@@ -478,7 +482,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:228 <<CPU methods>>
+  // from book/cpu-loop.md:241 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -502,40 +506,37 @@ export class CPU {
     for (const [key, crossing] of this.crossingCode) {
       if (key >>> 12 === physicalPage || crossing.secondPage === physicalPage) this.crossingCode.delete(key);
     }
-    if (this.fetchPhysicalPage === physicalPage) this.fetchLinearPage = -1;
+    if (this.fetchPhysicalPage === physicalPage) this.refetch();
   }
-  // from book/cpu-loop.md:275 <<CPU methods>>
-  private fetchInstruction(): Insn {
+  // from book/cpu-loop.md:306 <<CPU methods>>
+  /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
+  private fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
-    const linearPage = linear >>> 12;
-    if (linearPage !== this.fetchLinearPage) {
-      const physical = this.translate(linear, false);
-      const physicalPage = physical >>> 12;
-      this.fetchLinearPage = linearPage;
-      this.fetchPhysicalPage = physicalPage;
-      if (physical >>> 0 < this.memory.ramSize) {
-        let page = this.codeCache[physicalPage];
-        if (page === undefined) {
-          page = new Array<Insn>(4096);
-          this.codeCache[physicalPage] = page;
-          this.protectCode(physicalPage);
-        }
-        this.fetchPage = page;
-      } else {
-        this.fetchPage = undefined;
+    const offset = linear & 0xfff;
+    const physicalPage = this.physicalPageOf(linear);
+    let page: (Insn | undefined)[] | undefined;
+    if (physicalPage < this.codePages.length) {
+      page = this.codeCache[physicalPage];
+      if (page === undefined) {
+        page = new Array<Insn | undefined>(4096);
+        this.codeCache[physicalPage] = page;
+        this.protectCode(physicalPage);
       }
     }
-    const offset = linear & 0xfff;
-    const page = this.fetchPage;
-    if (page !== undefined) {
-      const cached = page[offset];
-      if (cached !== undefined) return cached;
+    this.fetchPhysicalPage = physicalPage;
+    this.fetchPage = page !== undefined && !this.codeLimitChecked ? page : NO_CODE;
+    this.fetchEipBase = (this.eip - offset) | 0;
+    const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
+    // from book/cpu-segments.md:285 <<check an instruction against the code segment>>
+    if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
+      throw this.fault(GENERAL_PROTECTION, 0);
     }
-    return this.fetchSlowly(linear, offset, page);
+    // from book/cpu-loop.md:325 <<CPU methods>>
+    return insn;
   }
 
   /** An instruction not in the page's array: one that crosses a page, or not yet decoded. */
-  private fetchSlowly(linear: number, offset: number, page: Insn[] | undefined): Insn {
+  private decodeAt(linear: number, offset: number, page: (Insn | undefined)[] | undefined): Insn {
     const key = this.fetchPhysicalPage * 4096 + offset;
     const nextPage = ((linear | 0xfff) + 1) | 0;
     if (page !== undefined && offset > 4096 - 15) {
@@ -565,7 +566,12 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:353 <<CPU methods>>
+  // from book/cpu-loop.md:368 <<CPU methods>>
+  /** What the loop fetched may be stale: the next fetch takes the long way. */
+  refetch(): void {
+    this.fetchPage = NO_CODE;
+  }
+  // from book/cpu-loop.md:386 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -575,12 +581,11 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          const insn = this.fetchInstruction();
-          // from book/cpu-segments.md:284 <<check an instruction against the code segment>>
-          if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
-            throw this.fault(GENERAL_PROTECTION, 0);
-          }
-          // from book/cpu-loop.md:364 <<CPU methods>>
+          // from book/cpu-loop.md:278 <<fetch the instruction at eip>>
+          const offset = (this.eip - this.fetchEipBase) >>> 0;
+          let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
+          if (insn === undefined) insn = this.fetchSlowly();
+          // from book/cpu-loop.md:396 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
           insn.exec(this, insn);
           this.instructions++;
@@ -609,7 +614,7 @@ export class CPU {
   // from book/cpu-operands.md:35 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
-    // from book/cpu-segments.md:248 <<check an access against its segment>>
+    // from book/cpu-segments.md:249 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) this.checkSegment(seg, offset, size, write);
     // from book/cpu-operands.md:38 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
@@ -756,7 +761,7 @@ export class CPU {
   // from book/cpu-control.md:214 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
-    // from book/cpu-segments.md:280 <<check a jump target against the code segment>>
+    // from book/cpu-segments.md:281 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
     // from book/cpu-control.md:217 <<CPU methods>>
     this.eip = target;
@@ -767,7 +772,7 @@ export class CPU {
     this.cpl = cpl;
     this.tlbRead = cpl === 3 ? this.tlbReadUser : this.tlbReadSupervisor;
     this.tlbWrite = cpl === 3 ? this.tlbWriteUser : this.tlbWriteSupervisor;
-    this.fetchLinearPage = -1;
+    this.refetch();
   }
   // from book/cpu-segments.md:98 <<CPU methods>>
   /** Descriptor just read by readDescriptor. */
@@ -826,6 +831,7 @@ export class CPU {
     this.segFastRead[segment] = flat && (!code || (access & ACCESS_READABLE) !== 0) ? 1 : 0;
     this.segFastWrite[segment] = flat && !code && (access & ACCESS_WRITABLE) !== 0 ? 1 : 0;
     if (segment === CS) {
+      this.refetch();
       this.codeLimitChecked = limit !== 0xffffffff;
       const code32 = (access & ACCESS_BIG) !== 0;
       if (code32 !== this.code32) {
@@ -839,7 +845,7 @@ export class CPU {
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-segments.md:252 <<CPU methods>>
+  // from book/cpu-segments.md:253 <<CPU methods>>
   private checkSegment(seg: number, offset: number, size: number, write: boolean): void {
     const access = this.segAccess[seg];
     const vector = seg === SS ? STACK_FAULT : GENERAL_PROTECTION;
@@ -857,7 +863,7 @@ export class CPU {
       throw this.fault(vector, 0);
     }
   }
-  // from book/cpu-segments.md:301 <<CPU methods>>
+  // from book/cpu-segments.md:302 <<CPU methods>>
   /** Reads and checks a code-segment descriptor; returns its address. */
   checkCodeSegment(selector: number, errorBits = 0): number {
     if ((selector & 0xfffc) === 0) throw this.fault(GENERAL_PROTECTION, errorBits);
@@ -877,14 +883,14 @@ export class CPU {
     this.setSegmentCache(CS, (selector & 0xfffc) | cpl, baseOf(low, high), limitOf(low, high), high);
     if (cpl !== this.cpl) this.setPrivilege(cpl);
   }
-  // from book/cpu-segments.md:327 <<CPU methods>>
+  // from book/cpu-segments.md:328 <<CPU methods>>
   checkDirectTransfer(selector: number): void {
     const high = this.descriptorHigh;
     const dpl = dplOf(high);
     const allowed = high & ACCESS_CONFORMING ? dpl <= this.cpl : (selector & 3) <= this.cpl && dpl === this.cpl;
     if (!allowed) throw this.fault(GENERAL_PROTECTION, selector & 0xfffc);
   }
-  // from book/cpu-segments.md:497 <<CPU methods>>
+  // from book/cpu-segments.md:498 <<CPU methods>>
   /**
    * The common end of retf and iret: return to cs:eip, popping the outer
    * stack (after `release` more bytes) if cs's RPL is an outer ring.
@@ -906,7 +912,7 @@ export class CPU {
       this.setStackPointer((this.regs[ESP] & this.stackMask) + popped + release);
       return false;
     }
-    // from book/cpu-segments.md:531 <<return to an outer ring>>
+    // from book/cpu-segments.md:532 <<return to an outer ring>>
     const newEsp = this.peek(popped + release, size);
     const newSs = this.peek(popped + release + size, size) & 0xffff;
     if ((newSs & 0xfffc) === 0) throw this.fault(GENERAL_PROTECTION, 0);
@@ -930,10 +936,10 @@ export class CPU {
       const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
       if ((access & ACCESS_PRESENT) && !conformingCode && dplOf(access) < rpl) this.setSegmentCache(segment, 0, 0, 0, 0);
     }
-    // from book/cpu-segments.md:519 <<CPU methods>>
+    // from book/cpu-segments.md:520 <<CPU methods>>
     return true;
   }
-  // from book/cpu-segments.md:637 <<CPU methods>>
+  // from book/cpu-segments.md:638 <<CPU methods>>
   /** Sets ZF alone. */
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
