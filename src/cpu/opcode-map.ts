@@ -18,7 +18,7 @@ import { atomicOpcodes } from "./atomics.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
-// from book/cpu-strings.md:759 <<import every family's opcodes>>
+// from book/cpu-strings.md:787 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:678 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
@@ -64,7 +64,7 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
-  // from book/cpu-strings.md:763 <<every family's opcode fragment>>
+  // from book/cpu-strings.md:791 <<every family's opcode fragment>>
   stringOpcodes,
   // from book/cpu-segments.md:682 <<every family's opcode fragment>>
   segmentOpcodes,
