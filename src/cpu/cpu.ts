@@ -398,10 +398,7 @@ export class CPU {
   }
 
   recordLogic(result: number, bits: number): void {
-    this.flags &= ~(CF | OF | AF);
-    this.lazyResult = result;
-    this.lazyBits = bits;
-    this.lazyFlags = ZF | SF | PF;
+    this.recordAdd(result, 0, result, bits);
   }
 
   /** ZF, SF and PF from `result`; CF, OF and AF from `explicit`. */
@@ -419,7 +416,7 @@ export class CPU {
       this.lazyFlags &= ~CF;
     }
   }
-  // from book/cpu-flags.md:209 <<CPU methods>>
+  // from book/cpu-flags.md:215 <<CPU methods>>
   /** Condition code 0..15 (o, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g). */
   condition(code: number): boolean {
     let result: number;
