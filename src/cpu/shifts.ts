@@ -68,15 +68,19 @@ function shiftByOne32(cpu: CPU, insn: Insn): void {
 function shiftByCl32(cpu: CPU, insn: Insn): void {
   shiftRegister(cpu, insn, cpu.readReg(ECX, 1) & 31, 4);
 }
-// from book/cpu-shifts.md:187
+// from book/cpu-shifts.md:192
 function shiftValue(cpu: CPU, operation: number, a: number, count: number, size: number): number {
+  return operation >= SHL ? shiftBits(operation, a, count, size) : rotateBits(cpu, operation, a, count, size);
+}
+
+function shiftBits(operation: number, a: number, count: number, size: number): number {
   const bits = size * 8;
   const mask = sizeMask(size);
   let result: number;
   let carry: number;
   let overflow: number;
   switch (operation) {
-    // from book/cpu-shifts.md:213 <<the shifts>>
+    // from book/cpu-shifts.md:232 <<the shifts>>
     case SHL:
     case SAL:
       result = (a << count) & mask;
@@ -90,14 +94,24 @@ function shiftValue(cpu: CPU, operation: number, a: number, count: number, size:
       overflow = ((result >>> (bits - 1)) ^ (result >>> (bits - 2))) & 1;
       pendingFlags = carry | (overflow << 11) | AF;
       return result;
-    case SAR: {
+    default: { // SAR
       const signed = (a << (32 - bits)) >> (32 - bits);
       result = (signed >> count) & mask;
       pendingFlags = ((signed >> (count - 1)) & 1) | AF;
       return result;
     }
-    // from book/cpu-shifts.md:195
-    // from book/cpu-shifts.md:243 <<the rotates>>
+  // from book/cpu-shifts.md:204
+  }
+}
+
+function rotateBits(cpu: CPU, operation: number, a: number, count: number, size: number): number {
+  const bits = size * 8;
+  const mask = sizeMask(size);
+  let result: number;
+  let carry: number;
+  let overflow: number;
+  switch (operation) {
+    // from book/cpu-shifts.md:262 <<the rotates>>
     case ROL: {
       const r = count & (bits - 1);
       result = r === 0 ? a : ((a << r) | (a >>> (bits - r))) & mask;
@@ -114,7 +128,7 @@ function shiftValue(cpu: CPU, operation: number, a: number, count: number, size:
       pendingFlags = carry | (overflow << 11);
       return result;
     }
-    // from book/cpu-shifts.md:272 <<the rotates>>
+    // from book/cpu-shifts.md:291 <<the rotates>>
     case RCL: {
       const r = bits === 32 ? count : count % (bits + 1);
       const carryIn = cpu.carry();
@@ -143,10 +157,10 @@ function shiftValue(cpu: CPU, operation: number, a: number, count: number, size:
       pendingFlags = carry | (overflow << 11);
       return result;
     }
-  // from book/cpu-shifts.md:196
+  // from book/cpu-shifts.md:215
   }
 }
-// from book/cpu-shifts.md:323
+// from book/cpu-shifts.md:342
 const LEFT = 0, RIGHT = 1;
 
 /** shld/shrd E, G, imm8 or cl (0F A4 A5 AC AD). */
@@ -193,7 +207,7 @@ function doubleShiftValue(direction: number, a: number, b: number, count: number
   pendingFlags = carry | (overflow << 11) | AF;
   return result;
 }
-// from book/cpu-shifts.md:382
+// from book/cpu-shifts.md:401
 const names = ["rol", "ror", "rcl", "rcr", "shl", "shr", "shl", "sar"];
 
 const shiftGroup = (operands: string, exec: Handler, register32?: Handler) =>
