@@ -6,7 +6,7 @@ import type { OpcodeEntry, OpcodeFragment } from "./opcodes.ts";
 import { arithmeticOpcodes } from "./arithmetic.ts";
 // from book/cpu-muldiv.md:277 <<import every family's opcodes>>
 import { multiplyOpcodes } from "./muldiv.ts";
-// from book/cpu-shifts.md:428 <<import every family's opcodes>>
+// from book/cpu-shifts.md:426 <<import every family's opcodes>>
 import { shiftOpcodes } from "./shifts.ts";
 // from book/cpu-bits.md:192 <<import every family's opcodes>>
 import { bitOpcodes } from "./bits.ts";
@@ -52,7 +52,7 @@ for (const fragment of [
   arithmeticOpcodes,
   // from book/cpu-muldiv.md:281 <<every family's opcode fragment>>
   multiplyOpcodes,
-  // from book/cpu-shifts.md:432 <<every family's opcode fragment>>
+  // from book/cpu-shifts.md:430 <<every family's opcode fragment>>
   shiftOpcodes,
   // from book/cpu-bits.md:196 <<every family's opcode fragment>>
   bitOpcodes,

@@ -70,17 +70,17 @@ function shiftByCl32(cpu: CPU, insn: Insn): void {
 }
 // from book/cpu-shifts.md:192
 function shiftValue(cpu: CPU, operation: number, a: number, count: number, size: number): number {
-  return operation >= SHL ? shiftBits(operation, a, count, size) : rotateBits(cpu, operation, a, count, size);
-}
-
-function shiftBits(operation: number, a: number, count: number, size: number): number {
   const bits = size * 8;
   const mask = sizeMask(size);
+  return operation >= SHL ? shiftBits(operation, a, count, bits, mask) : rotateBits(cpu, operation, a, count, bits, mask);
+}
+
+function shiftBits(operation: number, a: number, count: number, bits: number, mask: number): number {
   let result: number;
   let carry: number;
   let overflow: number;
   switch (operation) {
-    // from book/cpu-shifts.md:232 <<the shifts>>
+    // from book/cpu-shifts.md:230 <<the shifts>>
     case SHL:
     case SAL:
       result = (a << count) & mask;
@@ -104,14 +104,12 @@ function shiftBits(operation: number, a: number, count: number, size: number): n
   }
 }
 
-function rotateBits(cpu: CPU, operation: number, a: number, count: number, size: number): number {
-  const bits = size * 8;
-  const mask = sizeMask(size);
+function rotateBits(cpu: CPU, operation: number, a: number, count: number, bits: number, mask: number): number {
   let result: number;
   let carry: number;
   let overflow: number;
   switch (operation) {
-    // from book/cpu-shifts.md:262 <<the rotates>>
+    // from book/cpu-shifts.md:260 <<the rotates>>
     case ROL: {
       const r = count & (bits - 1);
       result = r === 0 ? a : ((a << r) | (a >>> (bits - r))) & mask;
@@ -128,7 +126,7 @@ function rotateBits(cpu: CPU, operation: number, a: number, count: number, size:
       pendingFlags = carry | (overflow << 11);
       return result;
     }
-    // from book/cpu-shifts.md:291 <<the rotates>>
+    // from book/cpu-shifts.md:289 <<the rotates>>
     case RCL: {
       const r = bits === 32 ? count : count % (bits + 1);
       const carryIn = cpu.carry();
@@ -157,10 +155,10 @@ function rotateBits(cpu: CPU, operation: number, a: number, count: number, size:
       pendingFlags = carry | (overflow << 11);
       return result;
     }
-  // from book/cpu-shifts.md:215
+  // from book/cpu-shifts.md:213
   }
 }
-// from book/cpu-shifts.md:342
+// from book/cpu-shifts.md:340
 const LEFT = 0, RIGHT = 1;
 
 /** shld/shrd E, G, imm8 or cl (0F A4 A5 AC AD). */
@@ -207,7 +205,7 @@ function doubleShiftValue(direction: number, a: number, b: number, count: number
   pendingFlags = carry | (overflow << 11) | AF;
   return result;
 }
-// from book/cpu-shifts.md:401
+// from book/cpu-shifts.md:399
 const names = ["rol", "ror", "rcl", "rcr", "shl", "shr", "shl", "sar"];
 
 const shiftGroup = (operands: string, exec: Handler, register32?: Handler) =>
