@@ -303,7 +303,7 @@ test("fast runs of rep movs and rep stos give exactly what the element-by-elemen
     const store = next() % 3 === 0;
     const size = [1, 2, 4][next() % 3];
     const code = [0xf3, ...(size === 2 ? [0x66] : []), (store ? 0xaa : 0xa4) + (size > 1 ? 1 : 0), HLT];
-    if (next() % 4 === 0) code.unshift(0xfd); // std: the fast runs must stand aside
+    if (next() % 4 === 0) code.unshift(0xfd); // std: the runs go backwards
     // Data between 0x2000 and 0x16000 whichever way DF points; the code sits above it.
     const source = 0x8000 + (next() % 0x8000);
     const nearby = next() % 2 === 0;

@@ -48,7 +48,7 @@ export function alu(cpu: CPU, operation: number, a: number, b: number, size: num
   cpu.recordLogic(result, bits);
   return result;
 }
-// from book/cpu-arithmetic.md:80
+// from book/cpu-arithmetic.md:76
 /** op E, G (00 01 08 09 ...): E = E op G. */
 function aluRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -62,12 +62,17 @@ function aluRmImm(cpu: CPU, insn: Insn): void {
 }
 
 function updateE(cpu: CPU, insn: Insn, size: number, b: number): void {
-  const operation = insn.op;
   if (insn.rm >= 0) {
-    const result = alu(cpu, operation, cpu.readReg(insn.rm, size), b, size);
-    if (operation !== CMP) cpu.writeReg(insn.rm, size, result);
+    const result = alu(cpu, insn.op, cpu.readReg(insn.rm, size), b, size);
+    if (insn.op !== CMP) cpu.writeReg(insn.rm, size, result);
     return;
   }
+  updateMemory(cpu, insn, size, b);
+}
+
+/** E = E op b, for a memory E. */
+function updateMemory(cpu: CPU, insn: Insn, size: number, b: number): void {
+  const operation = insn.op;
   const address = operation === CMP ? cpu.operandAddress(insn, size, false) : cpu.modifyAddress(insn, size);
   const result = alu(cpu, operation, cpu.readMemory(address, size), b, size);
   if (operation !== CMP) cpu.writeMemory(address, size, result);
@@ -82,11 +87,14 @@ function aluRegRm(cpu: CPU, insn: Insn): void {
 
 /** op AL/eAX, imm (04 05 0C 0D ...). */
 function aluAccImm(cpu: CPU, insn: Insn): void {
-  const size = insn.size;
+  aluAccumulator(cpu, insn, insn.size);
+}
+
+function aluAccumulator(cpu: CPU, insn: Insn, size: number): void {
   const result = alu(cpu, insn.op, cpu.readReg(EAX, size), insn.imm & sizeMask(size), size);
   if (insn.op !== CMP) cpu.writeReg(EAX, size, result);
 }
-// from book/cpu-arithmetic.md:122
+// from book/cpu-arithmetic.md:126
 function testRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   cpu.recordLogic(cpu.readE(insn, size) & cpu.readReg(insn.reg, size), size * 8);
@@ -101,7 +109,7 @@ function testAccImm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   cpu.recordLogic(cpu.readReg(EAX, size) & insn.imm & sizeMask(size), size * 8);
 }
-// from book/cpu-arithmetic.md:149
+// from book/cpu-arithmetic.md:153
 /** Register `n` = n op b at 32 bits (only the flags, for cmp). */
 function aluRegisters32(cpu: CPU, operation: number, n: number, b: number): void {
   const result = alu(cpu, operation, cpu.regs[n], b, 4);
@@ -127,10 +135,32 @@ function aluRegImm32(cpu: CPU, insn: Insn): void {
 function aluAccImm32(cpu: CPU, insn: Insn): void {
   aluRegisters32(cpu, insn.op, EAX, insn.imm);
 }
+// from book/cpu-arithmetic.md:188
+function aluMemReg32(cpu: CPU, insn: Insn): void {
+  updateMemory(cpu, insn, 4, cpu.regs[insn.reg]);
+}
 
-const ifRegister32 = (handler: Handler) => (insn: Insn) => (insn.size === 4 && insn.rm >= 0 ? handler : undefined);
+function aluMemImm32(cpu: CPU, insn: Insn): void {
+  updateMemory(cpu, insn, 4, insn.imm);
+}
+
+function aluRmReg8(cpu: CPU, insn: Insn): void {
+  updateE(cpu, insn, 1, cpu.readReg(insn.reg, 1));
+}
+
+function aluRmImm8(cpu: CPU, insn: Insn): void {
+  updateE(cpu, insn, 1, insn.imm & 0xff);
+}
+
+function aluAccImm8(cpu: CPU, insn: Insn): void {
+  aluAccumulator(cpu, insn, 1);
+}
+
+/** 32-bit forms with a register or memory E operand. */
+const ifSize32 = (register: Handler, memory: Handler) => (insn: Insn) =>
+  (insn.size !== 4 ? undefined : insn.rm >= 0 ? register : memory);
 const if32 = (handler: Handler) => (insn: Insn) => (insn.size === 4 ? handler : undefined);
-// from book/cpu-arithmetic.md:187
+// from book/cpu-arithmetic.md:222
 const INC = 0, DEC = 1;
 
 /** a + 1 or a - 1 at `size` bytes, with the flags of inc and dec. */
@@ -167,7 +197,7 @@ function incDecReg(cpu: CPU, insn: Insn): void {
 function incDecReg32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = incDec(cpu, insn.op, cpu.regs[insn.reg], 4);
 }
-// from book/cpu-arithmetic.md:226
+// from book/cpu-arithmetic.md:261
 function notRm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   if (insn.rm >= 0) {
@@ -194,27 +224,27 @@ function negRm(cpu: CPU, insn: Insn): void {
     cpu.recordSub(0, a, result, size * 8);
   }
 }
-// from book/cpu-arithmetic.md:266
+// from book/cpu-arithmetic.md:301
 const oneByte: Record<number, OpcodeEntry> = {};
 for (let operation = 0; operation < 8; operation++) {
   const base = operation * 8;
   const lockable = operation !== CMP;
   const name = names[operation];
-  oneByte[base + 0] = op(name, "Eb,Gb", aluRmReg, { op: operation, lockable });
-  oneByte[base + 1] = op(name, "Ev,Gv", aluRmReg, { op: operation, lockable, specialise: ifRegister32(aluRegReg32) });
+  oneByte[base + 0] = op(name, "Eb,Gb", aluRmReg8, { op: operation, lockable });
+  oneByte[base + 1] = op(name, "Ev,Gv", aluRmReg, { op: operation, lockable, specialise: ifSize32(aluRegReg32, aluMemReg32) });
   oneByte[base + 2] = op(name, "Gb,Eb", aluRegRm, { op: operation });
   oneByte[base + 3] = op(name, "Gv,Ev", aluRegRm, { op: operation, specialise: if32(aluRegRm32) });
-  oneByte[base + 4] = op(name, "AL,Ib", aluAccImm, { op: operation });
+  oneByte[base + 4] = op(name, "AL,Ib", aluAccImm8, { op: operation });
   oneByte[base + 5] = op(name, "eAX,Iz", aluAccImm, { op: operation, specialise: if32(aluAccImm32) });
 }
-const immediateGroup = (operands: string) =>
-  group(names.map((name, operation) => op(name, operands, aluRmImm, {
-    op: operation, lockable: operation !== CMP, specialise: ifRegister32(aluRegImm32),
+const immediateGroup = (operands: string, exec: Handler) =>
+  group(names.map((name, operation) => op(name, operands, exec, {
+    op: operation, lockable: operation !== CMP, specialise: ifSize32(aluRegImm32, aluMemImm32),
   })));
-oneByte[0x80] = immediateGroup("Eb,Ib");
-oneByte[0x81] = immediateGroup("Ev,Iz");
-oneByte[0x82] = immediateGroup("Eb,Ib");
-oneByte[0x83] = immediateGroup("Ev,Ibs");
+oneByte[0x80] = immediateGroup("Eb,Ib", aluRmImm8);
+oneByte[0x81] = immediateGroup("Ev,Iz", aluRmImm);
+oneByte[0x82] = immediateGroup("Eb,Ib", aluRmImm8);
+oneByte[0x83] = immediateGroup("Ev,Ibs", aluRmImm);
 oneByte[0x84] = op("test", "Eb,Gb", testRmReg);
 oneByte[0x85] = op("test", "Ev,Gv", testRmReg);
 oneByte[0xa8] = op("test", "AL,Ib", testAccImm);

@@ -57,7 +57,7 @@ export class CPU {
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
   // from book/cpu-loop.md:123
-  // from book/cpu-state.md:404 <<the memory views>>
+  // from book/cpu-state.md:415 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
@@ -109,7 +109,7 @@ export class CPU {
   private fetchEipBase = 0;
   /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
-  // from book/cpu-operands.md:173 <<the CPU's other state>>
+  // from book/cpu-operands.md:182 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
   // from book/cpu-control.md:402 <<the CPU's other state>>
@@ -279,9 +279,7 @@ export class CPU {
       const entry = this.tlbRead[linear >>> 12];
       if (entry !== -1) {
         const pa = linear ^ entry;
-        if ((pa & 3) === 0) return this.mem32[pa >> 2];
-        const m = this.mem8;
-        return m[pa] | (m[pa + 1] << 8) | (m[pa + 2] << 16) | (m[pa + 3] << 24);
+        return (pa & 3) === 0 ? this.mem32[pa >> 2] : this.readRamUnaligned32(pa);
       }
     }
     return this.readSlow(linear, 4);
@@ -318,21 +316,27 @@ export class CPU {
       const entry = this.tlbWrite[linear >>> 12];
       if (entry !== -1) {
         const pa = linear ^ entry;
-        if ((pa & 3) === 0) {
-          this.mem32[pa >> 2] = value;
-        } else {
-          const m = this.mem8;
-          m[pa] = value;
-          m[pa + 1] = value >> 8;
-          m[pa + 2] = value >> 16;
-          m[pa + 3] = value >> 24;
-        }
+        if ((pa & 3) === 0) this.mem32[pa >> 2] = value;
+        else this.writeRamUnaligned32(pa, value);
         return;
       }
     }
     this.writeSlow(linear, 4, value);
   }
-  // from book/cpu-state.md:377 <<CPU methods>>
+  // from book/cpu-state.md:371 <<CPU methods>>
+  private readRamUnaligned32(pa: number): number {
+    const m = this.mem8;
+    return m[pa] | (m[pa + 1] << 8) | (m[pa + 2] << 16) | (m[pa + 3] << 24);
+  }
+
+  private writeRamUnaligned32(pa: number, value: number): void {
+    const m = this.mem8;
+    m[pa] = value;
+    m[pa + 1] = value >> 8;
+    m[pa + 2] = value >> 16;
+    m[pa + 3] = value >> 24;
+  }
+  // from book/cpu-state.md:388 <<CPU methods>>
   private readSlow(linear: number, size: number): number {
     const first = this.translate(linear, false);
     const last = (linear & 0xfff) + size > 0x1000 ? this.translate(linear + size - 1, false) : first + size - 1;
@@ -428,10 +432,7 @@ export class CPU {
   }
 
   recordLogic(result: number, bits: number): void {
-    this.flags &= ~(CF | OF | AF);
-    this.lazyResult = result;
-    this.lazyBits = bits;
-    this.lazyFlags = ZF | SF | PF;
+    this.recordAdd(result, 0, result, bits);
   }
 
   /** ZF, SF and PF from `result`; CF, OF and AF from `explicit`. */
@@ -449,7 +450,7 @@ export class CPU {
       this.lazyFlags &= ~CF;
     }
   }
-  // from book/cpu-flags.md:209 <<CPU methods>>
+  // from book/cpu-flags.md:215 <<CPU methods>>
   /** Condition code 0..15 (o, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g). */
   condition(code: number): boolean {
     let result: number;
@@ -601,22 +602,25 @@ export class CPU {
   // from book/cpu-operands.md:15 <<CPU methods>>
   /** The offset of the instruction's memory operand. */
   effectiveAddress(insn: Insn): number {
+    if (insn.addr16) return this.effectiveAddress16(insn);
     let offset = insn.disp;
-    if (insn.addr16) {
-      if (insn.base >= 0) offset += this.regs16[insn.base << 1];
-      if (insn.index >= 0) offset += this.regs16[insn.index << 1];
-      return offset & 0xffff;
-    }
     if (insn.base >= 0) offset += this.regs[insn.base];
     if (insn.index >= 0) offset += this.regs[insn.index] << insn.scale;
     return offset | 0;
   }
-  // from book/cpu-operands.md:35 <<CPU methods>>
+
+  private effectiveAddress16(insn: Insn): number {
+    let offset = insn.disp;
+    if (insn.base >= 0) offset += this.regs16[insn.base << 1];
+    if (insn.index >= 0) offset += this.regs16[insn.index << 1];
+    return offset & 0xffff;
+  }
+  // from book/cpu-operands.md:44 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
     // from book/cpu-segments.md:249 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) this.checkSegment(seg, offset, size, write);
-    // from book/cpu-operands.md:38 <<CPU methods>>
+    // from book/cpu-operands.md:47 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
   }
 
@@ -624,7 +628,7 @@ export class CPU {
   operandAddress(insn: Insn, size: number, write: boolean): number {
     return this.linear(insn.seg, this.effectiveAddress(insn), size, write);
   }
-  // from book/cpu-operands.md:55 <<CPU methods>>
+  // from book/cpu-operands.md:64 <<CPU methods>>
   readE8(insn: Insn): number {
     return insn.rm >= 0 ? this.regs8[reg8Index[insn.rm]] : this.read8(this.operandAddress(insn, 1, false));
   }
@@ -646,7 +650,7 @@ export class CPU {
     if (insn.rm >= 0) this.regs[insn.rm] = value;
     else this.write32(this.operandAddress(insn, 4, true), value);
   }
-  // from book/cpu-operands.md:91 <<CPU methods>>
+  // from book/cpu-operands.md:100 <<CPU methods>>
   /** The address of a read-modify-write destination, already checked for writing. */
   modifyAddress(insn: Insn, size: number): number {
     const address = this.operandAddress(insn, size, true);
@@ -657,7 +661,7 @@ export class CPU {
     }
     return address;
   }
-  // from book/cpu-operands.md:108 <<CPU methods>>
+  // from book/cpu-operands.md:117 <<CPU methods>>
   /** Reads the E operand of any size, zero-extended (32-bit values as int32). */
   readE(insn: Insn, size: number): number {
     return size === 4 ? this.readE32(insn) : size === 2 ? this.readE16(insn) : this.readE8(insn);
@@ -684,7 +688,7 @@ export class CPU {
     else if (size === 2) this.write16(linear, value);
     else this.write8(linear, value);
   }
-  // from book/cpu-operands.md:145 <<CPU methods>>
+  // from book/cpu-operands.md:154 <<CPU methods>>
   /** Pushes `size` bytes of `value`. */
   push(value: number, size: number): void {
     const sp = (this.regs[ESP] - size) & this.stackMask;

@@ -38,10 +38,7 @@ function shift(cpu: CPU, insn: Insn, count: number): void {
   const operation = insn.op;
   count &= 31;
   if (insn.rm >= 0) {
-    if (count === 0) return;
-    const result = shiftValue(cpu, operation, cpu.readReg(insn.rm, size), count, size);
-    cpu.writeReg(insn.rm, size, result);
-    commitFlags(cpu, operation, result, size);
+    shiftRegister(cpu, insn, count, size);
     return;
   }
   const address = cpu.operandAddress(insn, size, true);
@@ -51,15 +48,39 @@ function shift(cpu: CPU, insn: Insn, count: number): void {
   cpu.writeMemory(address, size, result);
   commitFlags(cpu, operation, result, size);
 }
-// from book/cpu-shifts.md:164
+
+/** Shifts register E by a masked count. */
+function shiftRegister(cpu: CPU, insn: Insn, count: number, size: number): void {
+  if (count === 0) return;
+  const result = shiftValue(cpu, insn.op, cpu.readReg(insn.rm, size), count, size);
+  cpu.writeReg(insn.rm, size, result);
+  commitFlags(cpu, insn.op, result, size);
+}
+// from book/cpu-shifts.md:161
+function shiftByImmediate32(cpu: CPU, insn: Insn): void {
+  shiftRegister(cpu, insn, insn.imm & 31, 4);
+}
+
+function shiftByOne32(cpu: CPU, insn: Insn): void {
+  shiftRegister(cpu, insn, 1, 4);
+}
+
+function shiftByCl32(cpu: CPU, insn: Insn): void {
+  shiftRegister(cpu, insn, cpu.readReg(ECX, 1) & 31, 4);
+}
+// from book/cpu-shifts.md:192
 function shiftValue(cpu: CPU, operation: number, a: number, count: number, size: number): number {
   const bits = size * 8;
   const mask = sizeMask(size);
+  return operation >= SHL ? shiftBits(operation, a, count, bits, mask) : rotateBits(cpu, operation, a, count, bits, mask);
+}
+
+function shiftBits(operation: number, a: number, count: number, bits: number, mask: number): number {
   let result: number;
   let carry: number;
   let overflow: number;
   switch (operation) {
-    // from book/cpu-shifts.md:190 <<the shifts>>
+    // from book/cpu-shifts.md:230 <<the shifts>>
     case SHL:
     case SAL:
       result = (a << count) & mask;
@@ -73,14 +94,22 @@ function shiftValue(cpu: CPU, operation: number, a: number, count: number, size:
       overflow = ((result >>> (bits - 1)) ^ (result >>> (bits - 2))) & 1;
       pendingFlags = carry | (overflow << 11) | AF;
       return result;
-    case SAR: {
+    default: { // SAR
       const signed = (a << (32 - bits)) >> (32 - bits);
       result = (signed >> count) & mask;
       pendingFlags = ((signed >> (count - 1)) & 1) | AF;
       return result;
     }
-    // from book/cpu-shifts.md:172
-    // from book/cpu-shifts.md:220 <<the rotates>>
+  // from book/cpu-shifts.md:204
+  }
+}
+
+function rotateBits(cpu: CPU, operation: number, a: number, count: number, bits: number, mask: number): number {
+  let result: number;
+  let carry: number;
+  let overflow: number;
+  switch (operation) {
+    // from book/cpu-shifts.md:260 <<the rotates>>
     case ROL: {
       const r = count & (bits - 1);
       result = r === 0 ? a : ((a << r) | (a >>> (bits - r))) & mask;
@@ -97,7 +126,7 @@ function shiftValue(cpu: CPU, operation: number, a: number, count: number, size:
       pendingFlags = carry | (overflow << 11);
       return result;
     }
-    // from book/cpu-shifts.md:249 <<the rotates>>
+    // from book/cpu-shifts.md:289 <<the rotates>>
     case RCL: {
       const r = bits === 32 ? count : count % (bits + 1);
       const carryIn = cpu.carry();
@@ -126,10 +155,10 @@ function shiftValue(cpu: CPU, operation: number, a: number, count: number, size:
       pendingFlags = carry | (overflow << 11);
       return result;
     }
-  // from book/cpu-shifts.md:173
+  // from book/cpu-shifts.md:213
   }
 }
-// from book/cpu-shifts.md:300
+// from book/cpu-shifts.md:340
 const LEFT = 0, RIGHT = 1;
 
 /** shld/shrd E, G, imm8 or cl (0F A4 A5 AC AD). */
@@ -176,20 +205,23 @@ function doubleShiftValue(direction: number, a: number, b: number, count: number
   pendingFlags = carry | (overflow << 11) | AF;
   return result;
 }
-// from book/cpu-shifts.md:359
+// from book/cpu-shifts.md:399
 const names = ["rol", "ror", "rcl", "rcr", "shl", "shr", "shl", "sar"];
 
-const shiftGroup = (operands: string, exec: Handler) =>
-  group(names.map((name, operation) => op(name, operands, exec, { op: operation })));
+const shiftGroup = (operands: string, exec: Handler, register32?: Handler) =>
+  group(names.map((name, operation) => op(name, operands, exec, {
+    op: operation,
+    specialise: (insn) => (register32 && insn.size === 4 && insn.rm >= 0 ? register32 : undefined),
+  })));
 
 export const shiftOpcodes: OpcodeFragment = {
   oneByte: {
     0xc0: shiftGroup("Eb,Ib", shiftByImmediate),
-    0xc1: shiftGroup("Ev,Ib", shiftByImmediate),
+    0xc1: shiftGroup("Ev,Ib", shiftByImmediate, shiftByImmediate32),
     0xd0: shiftGroup("Eb,1", shiftByOne),
-    0xd1: shiftGroup("Ev,1", shiftByOne),
+    0xd1: shiftGroup("Ev,1", shiftByOne, shiftByOne32),
     0xd2: shiftGroup("Eb,CL", shiftByCl),
-    0xd3: shiftGroup("Ev,CL", shiftByCl),
+    0xd3: shiftGroup("Ev,CL", shiftByCl, shiftByCl32),
   },
   twoByte: {
     0xa4: op("shld", "Ev,Gv,Ib", doubleShift, { op: LEFT }),

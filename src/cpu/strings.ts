@@ -158,7 +158,7 @@ function scas(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) scanOne(cpu, insn);
   else repeatCompare(cpu, insn, scanOne, scanRun);
 }
-// from book/cpu-strings.md:346
+// from book/cpu-strings.md:348
 /** Whether seg:[offset, offset + bytes) passes the segment checks; never faults. */
 function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, write: boolean): boolean {
   if ((offset >>> 0) + bytes > 0x100000000) return false;
@@ -170,10 +170,10 @@ function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, wri
     return false;
   }
 }
-// from book/cpu-strings.md:367
+// from book/cpu-strings.md:369
 /** Fast runs for the repeated string instructions; turn off to compare with the slow path. */
 export const stringFastPath = { enabled: true };
-// from book/cpu-strings.md:397
+// from book/cpu-strings.md:403
 /** Copies m[from, from + length) to m[to, ...) as a forward byte-by-byte loop would. */
 export function copyForward(m: Uint8Array, from: number, to: number, length: number): void {
   const d = to - from;
@@ -188,14 +188,21 @@ export function copyForward(m: Uint8Array, from: number, to: number, length: num
     done += chunk;
   }
 }
-// from book/cpu-strings.md:433
-/** The physical addresses of the ends of the run found last. */
+// from book/cpu-strings.md:439
+/** The physical addresses of the lowest byte of each end of the run found last. */
 let runSource = 0;
 let runDestination = 0;
 
+/** How many elements, from the one at `linear`, lie in its page, going up or (with DF) down. */
+function roomFrom(cpu: CPU, linear: number, size: number): number {
+  const offset = linear & 0xfff;
+  if (offset + size > 0x1000) return 0;
+  return cpu.flags & DF ? Math.floor(offset / size) + 1 : Math.floor((0x1000 - offset) / size);
+}
+
 /** How many elements from ds:esi and es:edi, at most `most`, may go as one run (0: none). */
 function twoEndedRun(cpu: CPU, insn: Insn, most: number, writeDestination: boolean): number {
-  if (!stringFastPath.enabled || insn.addr16 || cpu.flags & DF) return 0;
+  if (!stringFastPath.enabled || insn.addr16) return 0;
   const size = insn.size;
   const segment = sourceSegment(insn);
   const from = cpu.regs[ESI];
@@ -206,45 +213,56 @@ function twoEndedRun(cpu: CPU, insn: Insn, most: number, writeDestination: boole
   const destination = cpu.linear(ES, to, size, writeDestination);
   const destinationEntry = (writeDestination ? cpu.tlbWrite : cpu.tlbRead)[destination >>> 12];
   if (destinationEntry === -1) return 0;
-  const room = Math.min(0x1000 - (source & 0xfff), 0x1000 - (destination & 0xfff));
-  const count = Math.min(most, Math.floor(room / size));
+  const count = Math.min(most, roomFrom(cpu, source, size), roomFrom(cpu, destination, size));
   if (count === 0) return 0;
   const bytes = count * size;
-  if (!segmentAllows(cpu, segment, from, bytes, false) || !segmentAllows(cpu, ES, to, bytes, writeDestination)) return 0;
-  runSource = source ^ sourceEntry;
-  runDestination = destination ^ destinationEntry;
+  const below = cpu.flags & DF ? bytes - size : 0;
+  if (!segmentAllows(cpu, segment, from - below, bytes, false) || !segmentAllows(cpu, ES, to - below, bytes, writeDestination)) return 0;
+  runSource = (source ^ sourceEntry) - below;
+  runDestination = (destination ^ destinationEntry) - below;
   return count;
 }
 
 /** How many elements at es:edi, at most `most`, may go as one run (0: none). */
 function oneEndedRun(cpu: CPU, insn: Insn, most: number, write: boolean): number {
-  if (!stringFastPath.enabled || insn.addr16 || cpu.flags & DF) return 0;
+  if (!stringFastPath.enabled || insn.addr16) return 0;
   const size = insn.size;
   const to = cpu.regs[EDI];
   const destination = cpu.linear(ES, to, size, write);
   const entry = (write ? cpu.tlbWrite : cpu.tlbRead)[destination >>> 12];
   if (entry === -1) return 0;
-  const count = Math.min(most, Math.floor((0x1000 - (destination & 0xfff)) / size));
-  if (count === 0 || !segmentAllows(cpu, ES, to, count * size, write)) return 0;
-  runDestination = destination ^ entry;
+  const count = Math.min(most, roomFrom(cpu, destination, size));
+  if (count === 0) return 0;
+  const below = cpu.flags & DF ? (count - 1) * size : 0;
+  if (!segmentAllows(cpu, ES, to - below, count * size, write)) return 0;
+  runDestination = (destination ^ entry) - below;
   return count;
 }
-// from book/cpu-strings.md:479
-/** rep movs, forwards: up to `most` elements within one source and one destination page. */
+// from book/cpu-strings.md:495
+/** rep movs: up to `most` elements within one source and one destination page. */
 function moveRun(cpu: CPU, insn: Insn, most: number): number {
   const count = twoEndedRun(cpu, insn, most, true);
   if (count === 0) return 0;
-  const size = insn.size;
-  const bytes = count * size;
+  const bytes = count * insn.size;
   const distance = runDestination - runSource;
-  if (distance > 0 && distance < bytes && distance < size) return 0;
-  copyForward(cpu.mem8, runSource, runDestination, bytes);
-  cpu.regs[ESI] += bytes;
-  cpu.regs[EDI] += bytes;
+  if (cpu.flags & DF) {
+    if (distance < 0 && distance > -bytes) return 0;
+    cpu.mem8.copyWithin(runDestination, runSource, runSource + bytes);
+  } else {
+    if (distance > 0 && distance < bytes && distance < insn.size) return 0;
+    copyForward(cpu.mem8, runSource, runDestination, bytes);
+  }
+  advanceRun(cpu, ESI, bytes);
+  advanceRun(cpu, EDI, bytes);
   return count;
 }
-// from book/cpu-strings.md:504
-/** rep stos, forwards: up to `most` elements within one destination page. */
+
+/** Moves esi or edi past a run of `bytes`, in the direction DF says. */
+function advanceRun(cpu: CPU, reg: number, bytes: number): void {
+  cpu.regs[reg] += cpu.flags & DF ? -bytes : bytes;
+}
+// from book/cpu-strings.md:530
+/** rep stos: up to `most` elements within one destination page. */
 function storeRun(cpu: CPU, insn: Insn, most: number): number {
   const count = oneEndedRun(cpu, insn, most, true);
   if (count === 0) return 0;
@@ -260,12 +278,13 @@ function storeRun(cpu: CPU, insn: Insn, most: number): number {
     for (let k = 0; k < size; k++) cpu.mem8[at + k] = value >>> (8 * k);
     copyForward(cpu.mem8, at, at + size, bytes - size);
   }
-  cpu.regs[EDI] += bytes;
+  advanceRun(cpu, EDI, bytes);
   return count;
 }
-// from book/cpu-strings.md:538
+// from book/cpu-strings.md:564
 /** repe/repne cmps, forwards: up to `most` elements within one page at each end. */
 function compareRun(cpu: CPU, insn: Insn, most: number): number {
+  if (cpu.flags & DF) return 0;
   const count = twoEndedRun(cpu, insn, most, false);
   if (count === 0) return 0;
   const size = insn.size;
@@ -286,6 +305,7 @@ function compareRun(cpu: CPU, insn: Insn, most: number): number {
 
 /** repe/repne scas, forwards: up to `most` elements within one page. */
 function scanRun(cpu: CPU, insn: Insn, most: number): number {
+  if (cpu.flags & DF) return 0;
   const count = oneEndedRun(cpu, insn, most, false);
   if (count === 0) return 0;
   const size = insn.size;
@@ -309,11 +329,11 @@ function ramElement(m: Uint8Array, at: number, size: number): number {
   if (size === 2) return m[at] | (m[at + 1] << 8);
   return m[at] | (m[at + 1] << 8) | (m[at + 2] << 16) | (m[at + 3] << 24);
 }
-// from book/cpu-strings.md:606
+// from book/cpu-strings.md:634
 /** Faults unless the current privilege may use the `size` ports from `port`. */
 function checkPorts(cpu: CPU, port: number, size: number): void {
   if (cpu.cpl <= (cpu.flags & IOPL) >> 12) return;
-  // from book/cpu-strings.md:621 <<check the I/O permission bitmap>>
+  // from book/cpu-strings.md:649 <<check the I/O permission bitmap>>
   const tss32 = cpu.trType === TYPE_TSS_AVAILABLE || cpu.trType === TYPE_TSS_BUSY;
   if (!tss32 || cpu.trLimit < 103) throw cpu.fault(GENERAL_PROTECTION, 0);
   const bitmap = cpu.readSupervisor16((cpu.trBase + 102) | 0);
@@ -321,9 +341,9 @@ function checkPorts(cpu: CPU, port: number, size: number): void {
   if (at + 1 > cpu.trLimit) throw cpu.fault(GENERAL_PROTECTION, 0);
   const bits = cpu.readSupervisor16((cpu.trBase + at) | 0) >> (port & 7);
   if (bits & ((1 << size) - 1)) throw cpu.fault(GENERAL_PROTECTION, 0);
-// from book/cpu-strings.md:610
+// from book/cpu-strings.md:638
 }
-// from book/cpu-strings.md:635
+// from book/cpu-strings.md:663
 function portNumber(cpu: CPU, insn: Insn): number {
   return insn.opcode & 8 ? cpu.regs16[EDX << 1] : insn.imm & 0xff;
 }
@@ -341,7 +361,7 @@ function outPort(cpu: CPU, insn: Insn): void {
   checkPorts(cpu, port, insn.size);
   cpu.io.portOut(port, insn.size, cpu.readReg(EAX, insn.size));
 }
-// from book/cpu-strings.md:682
+// from book/cpu-strings.md:710
 /** ins: one element from port dx to es:edi. */
 function inputOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -371,7 +391,7 @@ function outs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) outputOne(cpu, insn);
   else repeat(cpu, insn, outputOne, undefined);
 }
-// from book/cpu-strings.md:727
+// from book/cpu-strings.md:755
 export const stringOpcodes: OpcodeFragment = {
   oneByte: {
     0x6c: op("ins", "Yb,DX", ins, { size: "b" }),
