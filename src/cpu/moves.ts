@@ -51,22 +51,22 @@ function specialiseMovRegRm(insn: Insn): Handler | undefined {
 }
 
 /** mov r/m32, r32 with a register r/m (89 /r, mod 3). */
-function movRegReg32(cpu: CPU, insn: Insn): void {
+export function movRegReg32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.rm] = cpu.regs[insn.reg];
 }
 
 /** mov r32, r/m32 with a register r/m (8B /r, mod 3). */
-function movRegRegReversed32(cpu: CPU, insn: Insn): void {
+export function movRegRegReversed32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.regs[insn.rm];
 }
 
 /** mov m32, r32: a store. */
-function movMemReg32(cpu: CPU, insn: Insn): void {
+export function movMemReg32(cpu: CPU, insn: Insn): void {
   cpu.write32(cpu.operandAddress(insn, 4, true), cpu.regs[insn.reg]);
 }
 
 /** mov r32, m32: a load. */
-function movRegMem32(cpu: CPU, insn: Insn): void {
+export function movRegMem32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.read32(cpu.operandAddress(insn, 4, false));
 }
 // from book/cpu-moves.md:105
@@ -76,7 +76,7 @@ function lea(cpu: CPU, insn: Insn): void {
 }
 
 /** lea r32 with a memory operand: the common case. */
-function lea32(cpu: CPU, insn: Insn): void {
+export function lea32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.effectiveAddress(insn);
 }
 // from book/cpu-moves.md:123
@@ -90,7 +90,7 @@ function movsx(cpu: CPU, insn: Insn): void {
   cpu.writeReg(insn.reg, insn.size, value & sizeMask(insn.size));
 }
 // from book/cpu-moves.md:140
-function movzxByte32(cpu: CPU, insn: Insn): void {
+export function movzxByte32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.readE8(insn);
 }
 
