@@ -13,7 +13,7 @@ const CODE = 0x1000;
 
 /** One instruction for every hot handler. */
 const samples: Record<string, number[]> = {
-  "mov eax, ecx (89)": [0x89, 0xc8],
+  "mov eax, ecx": [0x89, 0xc8],
   "add eax, ecx": [0x01, 0xc8],
   "jne +5": [0x75, 0x05],
   "mov eax, [ebx+4]": [0x8b, 0x43, 0x04],
@@ -23,7 +23,7 @@ const samples: Record<string, number[]> = {
   "inc eax": [0x40],
   "lea eax, [ebx+esi*2+4]": [0x8d, 0x44, 0x73, 0x04],
   "add eax, [ebx+4]": [0x03, 0x43, 0x04],
-  "mov eax, ecx (8B)": [0x8b, 0xc1],
+  "shr eax, 3": [0xc1, 0xe8, 0x03],
 };
 
 function machine(code: number[]): CPU {

@@ -9,7 +9,8 @@ import { LAZY_ADD, LAZY_SUB, parity } from "./flags.ts";
 import { Insn, NO_CODE } from "./insn.ts";
 import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
 import { jcc } from "./control.ts";
-import { lea32, movMemReg32, movRegMem32, movRegReg32, movRegRegReversed32, movzxByte32 } from "./moves.ts";
+import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32 } from "./moves.ts";
+import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
 import {
@@ -36,7 +37,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:123
+  // from book/cpu-loop.md:124
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -45,7 +46,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:124
+  // from book/cpu-loop.md:125
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -58,13 +59,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:125
+  // from book/cpu-loop.md:126
   // from book/cpu-state.md:415 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:126
+  // from book/cpu-loop.md:127
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -77,8 +78,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:127
-  // from book/cpu-loop.md:150 <<the CPU's other state>>
+  // from book/cpu-loop.md:128
+  // from book/cpu-loop.md:151 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -96,7 +97,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:213 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:214 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -164,7 +165,7 @@ export class CPU {
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
-// from book/cpu-loop.md:128
+// from book/cpu-loop.md:129
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -174,11 +175,11 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:175 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:176 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
-  // from book/cpu-loop.md:138
+  // from book/cpu-loop.md:139
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -446,7 +447,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:186 <<CPU methods>>
+  // from book/cpu-loop.md:187 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -456,7 +457,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:243 <<CPU methods>>
+  // from book/cpu-loop.md:244 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -482,7 +483,7 @@ export class CPU {
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
   }
-  // from book/cpu-loop.md:308 <<CPU methods>>
+  // from book/cpu-loop.md:309 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   private fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -505,7 +506,7 @@ export class CPU {
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:327 <<CPU methods>>
+    // from book/cpu-loop.md:328 <<CPU methods>>
     return insn;
   }
 
@@ -540,12 +541,12 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:370 <<CPU methods>>
+  // from book/cpu-loop.md:371 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
   }
-  // from book/cpu-loop.md:388 <<CPU methods>>
+  // from book/cpu-loop.md:389 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -555,13 +556,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:280 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:281 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:398 <<CPU methods>>
+          // from book/cpu-loop.md:399 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:451 <<execute the instruction>>
+          // from book/cpu-loop.md:452 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -573,10 +574,10 @@ export class CPU {
             case 8: incDecReg32(this, insn); break;
             case 9: lea32(this, insn); break;
             case 10: aluRegRm32(this, insn); break;
-            case 11: movRegRegReversed32(this, insn); break;
+            case 11: shiftByImmediate32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:400 <<CPU methods>>
+          // from book/cpu-loop.md:401 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason;
@@ -1181,5 +1182,5 @@ export class CPU {
     this.cr0 = value | CR0_ET;
     if (changed & (CR0_PG | CR0_WP)) this.flushTlb();
   }
-// from book/cpu-loop.md:141
+// from book/cpu-loop.md:142
 }

@@ -56,7 +56,7 @@ export function movRegReg32(cpu: CPU, insn: Insn): void {
 }
 
 /** mov r32, r/m32 with a register r/m (8B /r, mod 3). */
-export function movRegRegReversed32(cpu: CPU, insn: Insn): void {
+function movRegRegReversed32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.regs[insn.rm];
 }
 
