@@ -9,7 +9,7 @@ import { LAZY_ADD, LAZY_SUB, parity } from "./flags.ts";
 import { Insn, NO_CODE } from "./insn.ts";
 import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
 import { jcc } from "./control.ts";
-import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32 } from "./moves.ts";
+import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
 import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
@@ -575,6 +575,7 @@ export class CPU {
             case 9: lea32(this, insn); break;
             case 10: aluRegRm32(this, insn); break;
             case 11: shiftByImmediate32(this, insn); break;
+            case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
           // from book/cpu-loop.md:401 <<CPU methods>>
@@ -703,7 +704,7 @@ export class CPU {
     if (this.stackMask === -1) this.regs[ESP] = sp;
     else this.regs16[ESP << 1] = sp;
   }
-  // from book/cpu-moves.md:299 <<CPU methods>>
+  // from book/cpu-moves.md:313 <<CPU methods>>
   /** Loads a segment register (mov, pop, lds...). */
   loadSegment(segment: number, selector: number): void {
     // from book/cpu-segments.md:169 <<load a segment register in protected mode>>
@@ -734,7 +735,7 @@ export class CPU {
       this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
       this.inhibitInterrupts();
     }
-  // from book/cpu-moves.md:302 <<CPU methods>>
+  // from book/cpu-moves.md:316 <<CPU methods>>
   }
   // from book/cpu-control.md:21 <<CPU methods>>
   /** Faults now if any byte of seg:[offset, offset + length) could not be written. */
