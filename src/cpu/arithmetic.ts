@@ -117,17 +117,17 @@ function aluRegisters32(cpu: CPU, operation: number, n: number, b: number): void
 }
 
 /** op r/m32, r32 with a register r/m (01 09 ... with mod 3). */
-function aluRegReg32(cpu: CPU, insn: Insn): void {
+export function aluRegReg32(cpu: CPU, insn: Insn): void {
   aluRegisters32(cpu, insn.op, insn.rm, cpu.regs[insn.reg]);
 }
 
 /** op r32, r/m32 (03 0B ...), register or memory source. */
-function aluRegRm32(cpu: CPU, insn: Insn): void {
+export function aluRegRm32(cpu: CPU, insn: Insn): void {
   aluRegisters32(cpu, insn.op, insn.reg, cpu.readE32(insn));
 }
 
 /** op r/m32, imm with a register r/m (81 83 with mod 3). */
-function aluRegImm32(cpu: CPU, insn: Insn): void {
+export function aluRegImm32(cpu: CPU, insn: Insn): void {
   aluRegisters32(cpu, insn.op, insn.rm, insn.imm);
 }
 
@@ -194,7 +194,7 @@ function incDecReg(cpu: CPU, insn: Insn): void {
 }
 
 /** inc/dec r32 (40-4F without 66), the common case. */
-function incDecReg32(cpu: CPU, insn: Insn): void {
+export function incDecReg32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = incDec(cpu, insn.op, cpu.regs[insn.reg], 4);
 }
 // from book/cpu-arithmetic.md:261

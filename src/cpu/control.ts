@@ -123,7 +123,7 @@ function jmpRel(cpu: CPU, insn: Insn): void {
   cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
 
-function jcc(cpu: CPU, insn: Insn): void {
+export function jcc(cpu: CPU, insn: Insn): void {
   if (cpu.condition(insn.op)) cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
 

@@ -7,6 +7,10 @@ import {
 } from "./faults.ts";
 import { LAZY_ADD, LAZY_SUB, parity } from "./flags.ts";
 import { Insn, NO_CODE } from "./insn.ts";
+import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
+import { jcc } from "./control.ts";
+import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
+import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
 import type { CpuState } from "./state.ts";
@@ -34,7 +38,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:121
+  // from book/cpu-loop.md:125
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -43,7 +47,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:122
+  // from book/cpu-loop.md:126
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -56,13 +60,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:123
+  // from book/cpu-loop.md:127
   // from book/cpu-state.md:415 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:124
+  // from book/cpu-loop.md:128
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -75,8 +79,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:125
-  // from book/cpu-loop.md:148 <<the CPU's other state>>
+  // from book/cpu-loop.md:129
+  // from book/cpu-loop.md:152 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -94,7 +98,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:211 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:215 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -189,7 +193,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:126
+// from book/cpu-loop.md:130
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -199,13 +203,13 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:173 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:177 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-  // from book/cpu-loop.md:136
+  // from book/cpu-loop.md:140
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -473,7 +477,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:184 <<CPU methods>>
+  // from book/cpu-loop.md:188 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -483,7 +487,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:241 <<CPU methods>>
+  // from book/cpu-loop.md:245 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -509,7 +513,7 @@ export class CPU {
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
   }
-  // from book/cpu-loop.md:306 <<CPU methods>>
+  // from book/cpu-loop.md:310 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   private fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -532,7 +536,7 @@ export class CPU {
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:325 <<CPU methods>>
+    // from book/cpu-loop.md:329 <<CPU methods>>
     return insn;
   }
 
@@ -567,12 +571,12 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:368 <<CPU methods>>
+  // from book/cpu-loop.md:372 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
   }
-  // from book/cpu-loop.md:386 <<CPU methods>>
+  // from book/cpu-loop.md:390 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -582,13 +586,29 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:278 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:282 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:396 <<CPU methods>>
+          // from book/cpu-loop.md:400 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          insn.exec(this, insn);
+          // from book/cpu-loop.md:453 <<execute the instruction>>
+          switch (insn.hot) {
+            case 1: movRegReg32(this, insn); break;
+            case 2: aluRegReg32(this, insn); break;
+            case 3: jcc(this, insn); break;
+            case 4: movRegMem32(this, insn); break;
+            case 5: movMemReg32(this, insn); break;
+            case 6: movzxByte32(this, insn); break;
+            case 7: aluRegImm32(this, insn); break;
+            case 8: incDecReg32(this, insn); break;
+            case 9: lea32(this, insn); break;
+            case 10: aluRegRm32(this, insn); break;
+            case 11: shiftByImmediate32(this, insn); break;
+            case 12: movzxByteMemory32(this, insn); break;
+            default: insn.exec(this, insn);
+          }
+          // from book/cpu-loop.md:402 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason;
@@ -714,7 +734,7 @@ export class CPU {
     if (this.stackMask === -1) this.regs[ESP] = sp;
     else this.regs16[ESP << 1] = sp;
   }
-  // from book/cpu-moves.md:299 <<CPU methods>>
+  // from book/cpu-moves.md:313 <<CPU methods>>
   /** Loads a segment register (mov, pop, lds...). */
   loadSegment(segment: number, selector: number): void {
     // from book/cpu-segments.md:169 <<load a segment register in protected mode>>
@@ -745,7 +765,7 @@ export class CPU {
       this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
       this.inhibitInterrupts();
     }
-  // from book/cpu-moves.md:302 <<CPU methods>>
+  // from book/cpu-moves.md:316 <<CPU methods>>
   }
   // from book/cpu-control.md:21 <<CPU methods>>
   /** Faults now if any byte of seg:[offset, offset + length) could not be written. */
@@ -1264,5 +1284,5 @@ export class CPU {
     this.setEflags(state.eflags, -1);
     this.flushTlb();
   }
-// from book/cpu-loop.md:139
+// from book/cpu-loop.md:143
 }

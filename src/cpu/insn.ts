@@ -39,6 +39,8 @@ export class Insn {
   /** 0 none, REP (F3: rep/repe) or REPNE (F2). */
   rep = 0;
   lock = false;
+  /** Which of the loop's hot handlers `exec` is (its place in hotHandlers, plus one), or 0. */
+  hot = 0;
   /** Every prefix byte, in the order they came; the shared empty array when there are none. */
   prefixes: readonly number[] = NO_PREFIXES;
 
@@ -49,9 +51,9 @@ export class Insn {
 
 export const REP = 1;
 export const REPNE = 2;
-// from book/cpu-decoder.md:217
+// from book/cpu-decoder.md:219
 /** The `prefixes` of an instruction that has none. */
 export const NO_PREFIXES: readonly number[] = Object.freeze([]);
-// from book/cpu-loop.md:232
+// from book/cpu-loop.md:236
 /** A page of decoded instructions that stays empty: every lookup in it misses. */
 export const NO_CODE: readonly (Insn | undefined)[] = new Array<Insn | undefined>(4096);

@@ -51,7 +51,7 @@ function specialiseMovRegRm(insn: Insn): Handler | undefined {
 }
 
 /** mov r/m32, r32 with a register r/m (89 /r, mod 3). */
-function movRegReg32(cpu: CPU, insn: Insn): void {
+export function movRegReg32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.rm] = cpu.regs[insn.reg];
 }
 
@@ -61,12 +61,12 @@ function movRegRegReversed32(cpu: CPU, insn: Insn): void {
 }
 
 /** mov m32, r32: a store. */
-function movMemReg32(cpu: CPU, insn: Insn): void {
+export function movMemReg32(cpu: CPU, insn: Insn): void {
   cpu.write32(cpu.operandAddress(insn, 4, true), cpu.regs[insn.reg]);
 }
 
 /** mov r32, m32: a load. */
-function movRegMem32(cpu: CPU, insn: Insn): void {
+export function movRegMem32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.read32(cpu.operandAddress(insn, 4, false));
 }
 // from book/cpu-moves.md:105
@@ -76,7 +76,7 @@ function lea(cpu: CPU, insn: Insn): void {
 }
 
 /** lea r32 with a memory operand: the common case. */
-function lea32(cpu: CPU, insn: Insn): void {
+export function lea32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.effectiveAddress(insn);
 }
 // from book/cpu-moves.md:123
@@ -90,7 +90,7 @@ function movsx(cpu: CPU, insn: Insn): void {
   cpu.writeReg(insn.reg, insn.size, value & sizeMask(insn.size));
 }
 // from book/cpu-moves.md:140
-function movzxByte32(cpu: CPU, insn: Insn): void {
+export function movzxByte32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.readE8(insn);
 }
 
@@ -109,7 +109,15 @@ function movsxWord32(cpu: CPU, insn: Insn): void {
 /** The 32-bit form of an extension: the handler for its source size. */
 const extension32 = (byteSource: Handler, wordSource: Handler) => (insn: Insn) =>
   insn.size !== 4 ? undefined : insn.opcode & 1 ? wordSource : byteSource;
-// from book/cpu-moves.md:165
+// from book/cpu-moves.md:166
+export function movzxByteMemory32(cpu: CPU, insn: Insn): void {
+  cpu.regs[insn.reg] = cpu.read8(cpu.operandAddress(insn, 1, false));
+}
+
+function specialiseMovzxByte(insn: Insn): Handler | undefined {
+  return insn.size === 4 && insn.rm < 0 ? movzxByteMemory32 : extension32(movzxByte32, movzxWord32)(insn);
+}
+// from book/cpu-moves.md:179
 function convertAccumulator(cpu: CPU, insn: Insn): void {
   if (insn.size === 4) cpu.regs[EAX] = (cpu.regs16[0] << 16) >> 16;
   else cpu.regs16[0] = (cpu.regs8[0] << 24) >> 24;
@@ -119,7 +127,7 @@ function convertToDouble(cpu: CPU, insn: Insn): void {
   if (insn.size === 4) cpu.regs[EDX] = cpu.regs[EAX] >> 31;
   else cpu.regs16[EDX << 1] = (cpu.regs16[0] << 16) >> 31;
 }
-// from book/cpu-moves.md:186
+// from book/cpu-moves.md:200
 function xchgRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const register = cpu.readReg(insn.reg, size);
@@ -152,7 +160,7 @@ function bswap(cpu: CPU, insn: Insn): void {
   const v = cpu.regs[n];
   cpu.regs[n] = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
 }
-// from book/cpu-moves.md:231
+// from book/cpu-moves.md:245
 function cmov(cpu: CPU, insn: Insn): void {
   const value = cpu.readE(insn, insn.size);
   if (cpu.condition(insn.opcode & 15)) cpu.writeReg(insn.reg, insn.size, value);
@@ -161,7 +169,7 @@ function cmov(cpu: CPU, insn: Insn): void {
 function setcc(cpu: CPU, insn: Insn): void {
   cpu.writeE8(insn, cpu.condition(insn.opcode & 15) ? 1 : 0);
 }
-// from book/cpu-moves.md:248
+// from book/cpu-moves.md:262
 const AH_FLAGS = SF | ZF | AF | PF | CF;
 
 function lahf(cpu: CPU): void {
@@ -171,13 +179,13 @@ function lahf(cpu: CPU): void {
 function sahf(cpu: CPU): void {
   cpu.setEflags(cpu.regs8[1], AH_FLAGS);
 }
-// from book/cpu-moves.md:266
+// from book/cpu-moves.md:280
 function xlat(cpu: CPU, insn: Insn): void {
   const base = insn.addr16 ? cpu.regs16[EBX << 1] : cpu.regs[EBX];
   const offset = insn.addr16 ? (base + cpu.regs8[0]) & 0xffff : (base + cpu.regs8[0]) | 0;
   cpu.regs8[0] = cpu.read8(cpu.linear(insn.seg, offset, 1, false));
 }
-// from book/cpu-moves.md:285
+// from book/cpu-moves.md:299
 function movRmSeg(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5) throw cpu.fault(INVALID_OPCODE);
   const selector = cpu.segSelector[insn.reg];
@@ -189,7 +197,7 @@ function movSegRm(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5 || insn.reg === 1) throw cpu.fault(INVALID_OPCODE);
   cpu.loadSegment(insn.reg, cpu.readE16(insn));
 }
-// from book/cpu-moves.md:309
+// from book/cpu-moves.md:323
 const oneByte: Record<number, OpcodeEntry> = {
   0x86: op("xchg", "Eb,Gb", xchgRmReg, { lockable: true }),
   0x87: op("xchg", "Ev,Gv", xchgRmReg, { lockable: true }),
@@ -220,7 +228,7 @@ for (let r = 0; r < 8; r++) {
 }
 
 const twoByte: Record<number, OpcodeEntry> = {
-  0xb6: op("movzx", "Gv,Eb", movzx, { specialise: extension32(movzxByte32, movzxWord32) }),
+  0xb6: op("movzx", "Gv,Eb", movzx, { specialise: specialiseMovzxByte }),
   0xb7: op("movzx", "Gv,Ew", movzx, { specialise: extension32(movzxByte32, movzxWord32) }),
   0xbe: op("movsx", "Gv,Eb", movsx, { specialise: extension32(movsxByte32, movsxWord32) }),
   0xbf: op("movsx", "Gv,Ew", movsx, { specialise: extension32(movsxByte32, movsxWord32) }),

@@ -14,7 +14,7 @@ import { bitOpcodes } from "./bits.ts";
 import { decimalOpcodes } from "./bcd.ts";
 // from book/cpu-atomics.md:158 <<import every family's opcodes>>
 import { atomicOpcodes } from "./atomics.ts";
-// from book/cpu-moves.md:356 <<import every family's opcodes>>
+// from book/cpu-moves.md:370 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
@@ -62,7 +62,7 @@ for (const fragment of [
   decimalOpcodes,
   // from book/cpu-atomics.md:162 <<every family's opcode fragment>>
   atomicOpcodes,
-  // from book/cpu-moves.md:360 <<every family's opcode fragment>>
+  // from book/cpu-moves.md:374 <<every family's opcode fragment>>
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,

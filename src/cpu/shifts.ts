@@ -57,7 +57,7 @@ function shiftRegister(cpu: CPU, insn: Insn, count: number, size: number): void 
   commitFlags(cpu, insn.op, result, size);
 }
 // from book/cpu-shifts.md:161
-function shiftByImmediate32(cpu: CPU, insn: Insn): void {
+export function shiftByImmediate32(cpu: CPU, insn: Insn): void {
   shiftRegister(cpu, insn, insn.imm & 31, 4);
 }
 
