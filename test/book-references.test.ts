@@ -153,3 +153,105 @@ test("the checks catch what they are meant to catch", () => {
     'x:1: "spec 1.5-1.2": a range must go upwards',
   ]);
 });
+
+/** The prose of a chapter: its lines with fenced code blocks blanked out (so line numbers stay). */
+export function proseLines(text: string): string[] {
+  const lines = text.split("\n");
+  let fence: string | undefined;
+  return lines.map((line) => {
+    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
+    if (fence === undefined) {
+      if (marker && !(marker[0] === "`" && line.slice(line.indexOf(marker) + marker.length).includes("`"))) fence = marker;
+      else return line;
+    } else if (marker && marker[0] === fence[0] && marker.length >= fence.length && /^ {0,3}[`~]+\s*$/.test(line)) {
+      fence = undefined;
+    }
+    return "";
+  });
+}
+
+/**
+ * The ids a chapter's headings get on the site: a journey label ("H:500") is
+ * its own id, an appendix section "8.5" is "spec-8.5", and every other
+ * heading is slugged the GitHub way (lowercase, punctuation dropped, spaces
+ * to hyphens, a repeated slug numbered -1, -2...).
+ */
+export function headingIds(text: string): Set<string> {
+  const ids = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const line of proseLines(text)) {
+    const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!heading) continue;
+    const title = heading[1];
+    const label = /^([A-Z]:\d{3})\b/.exec(title);
+    const section = /^(\d+(?:\.\d+)?) /.exec(title);
+    if (label || section) {
+      ids.add(label ? label[1] : `spec-${section![1]}`);
+      continue;
+    }
+    const plain = title.replace(/\[([^\]]*)\]\([^)]*\)/g, "$1").replace(/[`*]/g, "");
+    const slug = plain.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    ids.add(count === 0 ? slug : `${slug}-${count}`);
+  }
+  return ids;
+}
+
+/** Relative links to chapters ("cpu-paging.md#the-page-walk") in a chapter's prose. */
+export function chapterLinks(file: string, text: string): (Reference & { target: string; fragment?: string })[] {
+  const prose = proseLines(text).join("\n");
+  const links: (Reference & { target: string; fragment?: string })[] = [];
+  for (const match of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const href = match[1];
+    if (/^[a-z]+:/.test(href)) continue;
+    const [path, fragment] = href.split("#");
+    if (path !== "" && !path.endsWith(".md")) continue;
+    const base = file.includes("/") ? file.slice(0, file.lastIndexOf("/") + 1) : "";
+    const target = path === "" ? file : join(base, path);
+    links.push({ file, line: lineOf(prose, match.index), text: href, target, fragment });
+  }
+  return links;
+}
+
+test("every link between chapters names a chapter that exists, and a heading in it", () => {
+  const broken: string[] = [];
+  const ids = new Map<string, Set<string>>();
+  let count = 0;
+  for (const file of bookFiles()) {
+    for (const link of chapterLinks(file, readFileSync(file, "utf8"))) {
+      count++;
+      let targetIds = ids.get(link.target);
+      if (!targetIds) {
+        try {
+          targetIds = headingIds(readFileSync(link.target, "utf8"));
+        } catch {
+          broken.push(`${link.file}:${link.line}: (${link.text}): no file ${link.target}`);
+          continue;
+        }
+        ids.set(link.target, targetIds);
+      }
+      if (link.fragment !== undefined && !targetIds.has(link.fragment)) {
+        broken.push(`${link.file}:${link.line}: (${link.text}): ${link.target} has no heading with id "${link.fragment}"`);
+      }
+    }
+  }
+  assert.deepEqual(broken, []);
+  assert.ok(count > 100, `only ${count} links found: is the pattern still right?`);
+});
+
+test("heading ids and links are read the way the site makes them", () => {
+  const chapter = [
+    "# The CPU, protected: paging", "## H:500 I/O with two hypercalls", "### 8.5 struct lguest_dma and BIND_DMA",
+    "## Model-specific registers, sysenter and sysexit", "### The Switcher's 4 MiB", "### `iret`", "## Tables", "## Tables",
+    "```c", "#include \"guest.h\"", "```", "See [the walk](cpu-paging.md#the-page-walk) and [here](#tables-1).",
+  ].join("\n");
+  assert.deepEqual([...headingIds(chapter)].sort(), [
+    "H:500", "iret",
+    "model-specific-registers-sysenter-and-sysexit", "spec-8.5", "tables", "tables-1", "the-cpu-protected-paging",
+    "the-switchers-4-mib",
+  ].sort());
+  assert.deepEqual(chapterLinks("book/x.md", chapter).map((l) => [l.target, l.fragment, l.line]), [
+    ["book/cpu-paging.md", "the-page-walk", 12], ["book/x.md", "tables-1", 12],
+  ]);
+});
