@@ -4,10 +4,10 @@
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, group, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
-import {
-  AC, AF, CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, ID, IF, IOPL, NT, OF, PF, SF, SS, TF, ZF,
-} from "./registers.ts";
-import { decE, incE, sizeMask } from "./arithmetic.ts";
+import { CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, IF, IOPL, SS } from "./registers.ts";
+import { decE, incE } from "./arithmetic.ts";
+import { sizeMask } from "./operands.ts";
+import { writableFlags } from "./flags.ts";
 import { callFarIndirect, jmpFarIndirect, loadSegment } from "./segments.ts";
 import { enableInterrupts, softwareInterrupt } from "./interrupts.ts";
 import { BOUND_RANGE, BREAKPOINT, GENERAL_PROTECTION, INVALID_OPCODE, OVERFLOW } from "./faults.ts";
@@ -70,20 +70,12 @@ function pushf(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.eflags() & 0xfcffff & sizeMask(insn.size), insn.size);
 }
 
-/** The EFLAGS bits popf and iret may change at the current privilege. */
-export function writableFlags(cpu: CPU): number {
-  let mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT | AC | ID;
-  const iopl = (cpu.flags & IOPL) >> 12;
-  if (cpu.cpl <= iopl) mask |= IF;
-  if (cpu.cpl === 0) mask |= IOPL;
-  return mask;
-}
-
+// from book/cpu-control.md:160
 function popf(cpu: CPU, insn: Insn): void {
   const value = cpu.pop(insn.size);
   cpu.setEflags(value, writableFlags(cpu) & sizeMask(insn.size));
 }
-// from book/cpu-control.md:173
+// from book/cpu-control.md:181
 function enter(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const frameSize = insn.imm & 0xffff;
@@ -115,7 +107,7 @@ function leave(cpu: CPU, insn: Insn): void {
   cpu.setStackPointer(bp + insn.size);
   cpu.writeReg(EBP, insn.size, value);
 }
-// from book/cpu-control.md:224
+// from book/cpu-control.md:232
 function target(cpu: CPU, insn: Insn, destination: number): number {
   return insn.size === 2 ? destination & 0xffff : destination | 0;
 }
@@ -149,7 +141,7 @@ function ret(cpu: CPU, insn: Insn): void {
   cpu.jumpTo(destination);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size + (insn.opcode === 0xc2 ? insn.imm : 0));
 }
-// from book/cpu-control.md:272
+// from book/cpu-control.md:280
 function loop(cpu: CPU, insn: Insn): void {
   let count: number;
   if (insn.addr16) {
@@ -169,7 +161,7 @@ function jcxz(cpu: CPU, insn: Insn): void {
   const count = insn.addr16 ? cpu.regs16[ECX << 1] : cpu.regs[ECX];
   if (count === 0) cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
-// from book/cpu-control.md:302
+// from book/cpu-control.md:310
 function intN(cpu: CPU, insn: Insn): void {
   softwareInterrupt(cpu, insn.imm & 0xff);
 }
@@ -194,7 +186,7 @@ function bound(cpu: CPU, insn: Insn): void {
   const high = extend(cpu.readMemory(highAddress, size));
   if (index < low || index > high) throw cpu.fault(BOUND_RANGE);
 }
-// from book/cpu-control.md:341
+// from book/cpu-control.md:349
 function flagOperation(cpu: CPU, insn: Insn): void {
   switch (insn.opcode) {
     case 0xf5: cpu.setEflags(cpu.carry() ^ 1, CF); break; // cmc
@@ -216,7 +208,7 @@ function hlt(cpu: CPU): void {
   cpu.stopReason = STOP_HALT;
   cpu.attention = 1;
 }
-// from book/cpu-control.md:382
+// from book/cpu-control.md:390
 /** CPUID leaf 1 EDX bits. */
 export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_CX8 = 1 << 8, CPUID_CMOV = 1 << 15;
 export const CPUID_SIGNATURE = (6 << 8) | (1 << 4) | 9; // family 6, model 1, stepping 9
@@ -235,22 +227,22 @@ function cpuid(cpu: CPU): void {
   cpu.regs[ECX] = 0;
   cpu.regs[EDX] = cpu.cpuidFeatures;
 }
-// from book/cpu-control.md:415
+// from book/cpu-control.md:423
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:446 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:445 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
-  // from book/cpu-control.md:417
+  // from book/cpu-control.md:425
   const count = cpu.timestamp();
   cpu.regs[EAX] = Number(BigInt.asIntN(32, count));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, count >> 32n));
 }
-// from book/cpu-control.md:439
+// from book/cpu-control.md:447
 function invalid(cpu: CPU): void {
   throw cpu.fault(INVALID_OPCODE);
 }
 
 function nopRm(): void {}
-// from book/cpu-control.md:449
+// from book/cpu-control.md:457
 const oneByte: Record<number, OpcodeEntry> = {
   0x06: op("push", "ES", pushSeg, { op: 0, size: "v" }),
   0x07: op("pop", "ES", popSeg, { op: 0, size: "v" }),

@@ -96,13 +96,13 @@ export class CPU {
   private fetchEipBase = 0;
   /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
-  // from book/cpu-operands.md:182 <<the CPU's other state>>
+  // from book/cpu-operands.md:191 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:403 <<the CPU's other state>>
+  // from book/cpu-control.md:411 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:425 <<the CPU's other state>>
+  // from book/cpu-control.md:433 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -149,10 +149,10 @@ export class CPU {
   // from book/cpu-interrupts.md:410 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:251 <<the CPU's other state>>
+  // from book/cpu-paging.md:250 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:436 <<the CPU's other state>>
+  // from book/cpu-paging.md:435 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -307,7 +307,7 @@ export class CPU {
       if (this.codePages[pa >>> 12]) this.forgetCode(pa >>> 12);
     }
   }
-  // from book/cpu-flags.md:72 <<CPU methods>>
+  // from book/cpu-flags.md:75 <<CPU methods>>
   /** CF as 0 or 1. */
   carry(): number {
     if (!(this.lazyFlags & CF)) return this.flags & CF;
@@ -329,7 +329,7 @@ export class CPU {
     if (!(this.lazyFlags & AF)) return this.flags & AF;
     return (this.lazyA ^ this.lazyB ^ this.lazyResult) & AF;
   }
-  // from book/cpu-flags.md:98 <<CPU methods>>
+  // from book/cpu-flags.md:101 <<CPU methods>>
   /** ZF as 0 or 1. */
   zero(): number {
     if (!(this.lazyFlags & ZF)) return (this.flags >> 6) & 1;
@@ -347,7 +347,7 @@ export class CPU {
     if (!(this.lazyFlags & PF)) return this.flags & PF;
     return parity[this.lazyResult & 0xff];
   }
-  // from book/cpu-flags.md:123 <<CPU methods>>
+  // from book/cpu-flags.md:126 <<CPU methods>>
   /** EFLAGS with every flag computed. */
   eflags(): number {
     if (this.lazyFlags === 0) return this.flags;
@@ -362,7 +362,7 @@ export class CPU {
     this.lazyFlags = 0;
     if (this.pendingInterrupt >= 0 || this.flags & TF) this.attention = 1;
   }
-  // from book/cpu-flags.md:150 <<CPU methods>>
+  // from book/cpu-flags.md:153 <<CPU methods>>
   recordAdd(a: number, b: number, result: number, bits: number, lazy: number = ARITHMETIC_FLAGS): void {
     this.lazyOp = LAZY_ADD;
     this.lazyA = a;
@@ -400,7 +400,7 @@ export class CPU {
       this.lazyFlags &= ~CF;
     }
   }
-  // from book/cpu-flags.md:215 <<CPU methods>>
+  // from book/cpu-flags.md:218 <<CPU methods>>
   /** Condition code 0..15 (o, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g). */
   condition(code: number): boolean {
     let result: number;
@@ -655,7 +655,7 @@ export class CPU {
     else if (size === 2) this.write16(linear, value);
     else this.write8(linear, value);
   }
-  // from book/cpu-operands.md:154 <<CPU methods>>
+  // from book/cpu-operands.md:163 <<CPU methods>>
   /** Pushes `size` bytes of `value`. */
   push(value: number, size: number): void {
     const sp = (this.regs[ESP] - size) & this.stackMask;
@@ -696,12 +696,12 @@ export class CPU {
       if (this.tlbWrite[linear >>> 12] === -1) translate(this, linear, true);
     }
   }
-  // from book/cpu-control.md:215 <<CPU methods>>
+  // from book/cpu-control.md:223 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
     // from book/cpu-segments.md:304 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
-    // from book/cpu-control.md:218 <<CPU methods>>
+    // from book/cpu-control.md:226 <<CPU methods>>
     this.eip = target;
   }
   // from book/cpu-interrupts.md:362 <<CPU methods>>

@@ -14,8 +14,8 @@ import { STOP_BUDGET, STOP_EXCEPTION, STOP_INTERRUPT, STOP_SHUTDOWN } from "./st
 import { checkCodeSegment, loadCodeSegment, readSupervisor32, returnFar } from "./segments.ts";
 import { loadStackFromTss, restoreStack, saveStack, stackFromTss } from "./tss.ts";
 import { DR6_SINGLE_STEP } from "./system.ts";
-import { sizeMask } from "./arithmetic.ts";
-import { writableFlags } from "./control.ts";
+import { sizeMask } from "./operands.ts";
+import { writableFlags } from "./flags.ts";
 
 export const EVENT_EXCEPTION = 0, EVENT_SOFTWARE = 1, EVENT_EXTERNAL = 2;
 

@@ -13,7 +13,7 @@ import {
 import { GENERAL_PROTECTION, INVALID_OPCODE, SEGMENT_NOT_PRESENT, STACK_FAULT } from "./faults.ts";
 import { translate } from "./paging.ts";
 import { loadStackFromTss, restoreStack, saveStack, stackFromTss } from "./tss.ts";
-import { sizeMask } from "./arithmetic.ts";
+import { sizeMask } from "./operands.ts";
 // from book/cpu-segments.md:120
 /** Reads the descriptor `selector` names into cpu.descriptorLow/High; returns its linear address. */
 export function readDescriptor(cpu: CPU, selector: number, faultVector = GENERAL_PROTECTION, errorBits = 0): number {

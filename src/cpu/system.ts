@@ -12,12 +12,11 @@ import {
   ACCESS_PRESENT, ACCESS_SEGMENT, baseOf, limitOf, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_AVAILABLE_16, typeOf,
 } from "./descriptors.ts";
 import { readDescriptor, setSegmentCache, verr, verw, writeSupervisor32 } from "./segments.ts";
-import { sizeMask } from "./arithmetic.ts";
 
 function requireRing0(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
 }
-// from book/cpu-paging.md:153
+// from book/cpu-paging.md:152
 const CR4_SUPPORTED = CR4_TSD | CR4_DE;
 
 function movFromControl(cpu: CPU, insn: Insn): void {
@@ -41,7 +40,7 @@ function movToControl(cpu: CPU, insn: Insn): void {
     default: throw cpu.fault(INVALID_OPCODE);
   }
 }
-// from book/cpu-paging.md:184
+// from book/cpu-paging.md:183
 /** Writes CR0, flushing the TLB when paging or write protection changes. */
 export function writeCr0(cpu: CPU, value: number): void {
   if (value & CR0_PG && !(value & CR0_PE)) throw cpu.fault(GENERAL_PROTECTION, 0);
@@ -53,7 +52,7 @@ export function writeCr0(cpu: CPU, value: number): void {
   cpu.cr0 = value | CR0_ET;
   if (changed & (CR0_PG | CR0_WP)) flushTlb(cpu);
 }
-// from book/cpu-paging.md:204
+// from book/cpu-paging.md:203
 function lmsw(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const value = cpu.readE16(insn);
@@ -69,7 +68,7 @@ function clts(cpu: CPU): void {
   requireRing0(cpu);
   cpu.cr0 &= ~CR0_TS;
 }
-// from book/cpu-paging.md:228
+// from book/cpu-paging.md:227
 /** DR6's "single step" bit, set with the trap TF causes. */
 export const DR6_SINGLE_STEP = 1 << 14;
 
@@ -90,7 +89,7 @@ function movToDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   cpu.debugRegisters[debugRegister(cpu, insn.reg)] = cpu.regs[insn.modrm & 7];
 }
-// from book/cpu-paging.md:263
+// from book/cpu-paging.md:262
 function loadTableRegister(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -115,7 +114,7 @@ function storeTableRegister(cpu: CPU, insn: Insn): void {
   cpu.write16(cpu.linear(insn.seg, offset, 2, true), limit);
   cpu.write32(cpu.linear(insn.seg, (offset + 2) | 0, 4, true), base);
 }
-// from book/cpu-paging.md:299
+// from book/cpu-paging.md:298
 function lldt(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const selector = cpu.readE16(insn);
@@ -158,7 +157,7 @@ function storeSelector(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0 && insn.size === 4) cpu.regs[insn.rm] = selector;
   else cpu.writeE16(insn, selector);
 }
-// from book/cpu-paging.md:351
+// from book/cpu-paging.md:350
 function invlpg(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -168,7 +167,7 @@ function invlpg(cpu: CPU, insn: Insn): void {
 function cacheControl(cpu: CPU): void {
   requireRing0(cpu);
 }
-// from book/cpu-paging.md:379
+// from book/cpu-paging.md:378
 const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
 
 function rdmsr(cpu: CPU): void {
@@ -223,7 +222,7 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:455
+// from book/cpu-paging.md:454
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([
