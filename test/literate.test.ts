@@ -237,19 +237,3 @@ test("a hand edit of a tangled file, or a stray file in src/, fails the check", 
     rmSync(root, { recursive: true, force: true });
   }
 });
-
-test("the book renders to HTML, chunk headers as captions and chapter links to pages", async () => {
-  const { renderBook } = await import("../src/literate/render.ts");
-  const out = mkdtempSync(join(tmpdir(), "lguest-book-"));
-  try {
-    const pages = renderBook(process.cwd(), out);
-    assert.ok(pages.includes("lguest.ts.html") && pages.includes("building.html"));
-    const contents = readFileSync(join(out, "contents.html"), "utf8");
-    assert.match(contents, /<a href="lguest\.ts\.html">The Launcher<\/a>/);
-    const launcher = readFileSync(join(out, "lguest.ts.html"), "utf8");
-    assert.match(launcher, /<figcaption>&lt;&lt;parse the command line&gt;&gt;=<\/figcaption>/);
-    assert.match(launcher, /<figcaption>src\/launcher\/arguments\.ts<\/figcaption>/);
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-});

@@ -108,7 +108,7 @@ export function releaseAllDma(guest: Guest): void {
     guest.dma[slot] = undefined;
   }
 }
-// from book/host-dma.md:219
+// from book/host-dma.md:221
 
 /** LHCALL_SEND_DMA (spec 8.6). */
 export function sendDma(guest: Guest, key: number, dma: number): void {
@@ -145,7 +145,7 @@ function traceSend(
     ...(to === undefined ? {} : { to: to.id }), ...(length === undefined ? {} : { length }),
   });
 }
-// from book/host-dma.md:279
+// from book/host-dma.md:281
 
 /** dma_transfer: copies a send into the first free buffer of a binding (spec 8.6). */
 function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: number): "delivered" | "full" | "failed" {
@@ -181,7 +181,7 @@ function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: numbe
   traceSend(sender, key, dma, i === binding.count ? "full" : "delivered", receiver, length);
   return i === binding.count ? "full" : "delivered";
 }
-// from book/host-dma.md:326
+// from book/host-dma.md:328
 
 /** check_dma_list: every piece in memory, at most a page, within one page (spec 8.5). */
 function checkDmaList(guest: Guest, dma: Dma): boolean {
@@ -196,7 +196,7 @@ function checkDmaList(guest: Guest, dma: Dma): boolean {
   }
   return true;
 }
-// from book/host-dma.md:348
+// from book/host-dma.md:350
 
 /** do_dma and copy_data: the bytes copied, or 0 if a descriptor is bad. */
 function copyData(sender: Guest, source: Dma, receiver: Guest, destination: Dma): number {
@@ -220,7 +220,7 @@ function copyData(sender: Guest, source: Dma, receiver: Guest, destination: Dma)
   }
   return total;
 }
-// from book/host-dma.md:391
+// from book/host-dma.md:393
 
 /** get_dma_buffer: this Guest's first free buffer bound to `key`, and its irq; dma 0 if none (spec 2.7). */
 export function getDmaBuffer(guest: Guest, key: number): { dma: number; irq: number } {

@@ -19,6 +19,7 @@ const styles: Record<string, CommentStyle> = {
   ".S": { open: "/* ", close: " */" },
   ".ld": { open: "/* ", close: " */" },
   ".sh": { open: "# ", close: "" },
+  ".css": { open: "/* ", close: " */" },
 };
 
 /** The comment style for a tangled file, or undefined if we have none. */
