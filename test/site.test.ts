@@ -80,7 +80,7 @@ test("every heading has an id, and a journey label's heading is an anchor named 
       const label = /^(?:<a[^>]*>)?([PGDLHSM]):(\d{3})\b/.exec(heading[3]);
       if (label) {
         labels++;
-        assert.equal(id, label[1] + label[2], `${page}: ${label[0]}`);
+        assert.equal(id, `${label[1]}:${label[2]}`, `${page}: ${label[0]}`);
       }
     }
   }

@@ -90,7 +90,9 @@ export function readSite(sources: { bookFile: string; text: string }[], marked: 
   const parts: ChunkPart[] = [];
   for (const { bookFile, text } of sources) {
     const tokens = marked.lexer(text);
-    const chapter: Chapter = { bookFile, page: pageOf(bookFile), title: bookFile, text, tokens, headings: [], ids: new Set() };
+    const chapter: Chapter = {
+      bookFile, page: pageOf(bookFile), title: bookFile, text, tokens, headings: [], ids: new Set(),
+    };
     site.chapters.push(chapter);
     const blocks = readBlocks(bookFile, text, site.problems);
     let section: Heading | undefined;
@@ -115,13 +117,13 @@ export function readSite(sources: { bookFile: string; text: string }[], marked: 
   for (const part of parts) findIdentifiers(site, part);
   return site;
 }
-// from book/building.md:805
+// from book/building.md:810
 
 function readHeading(site: Site, chapter: Chapter, token: Tokens.Heading): Heading {
   const text = plainText(token.tokens);
   const label = journeyLabel.exec(text)?.[0];
   const number = chapter.bookFile === "book/interface.md" ? specNumber.exec(text)?.[1] : undefined;
-  const wanted = label ? label.replace(":", "") : number ? `spec-${number}` : slug(text) || "section";
+  const wanted = label ?? (number ? `spec-${number}` : headingSlug(text) || "section");
   const heading: Heading = { depth: token.depth, id: uniqueId(chapter, wanted), label, text };
   chapter.headings.push(heading);
   site.headingOf.set(token, heading);
@@ -131,12 +133,14 @@ function readHeading(site: Site, chapter: Chapter, token: Tokens.Heading): Headi
     site.labels.set(label, target);
   }
   if (number) {
-    if (site.specSections.has(number)) site.problems.push(problemAt(chapter, token.raw, `section ${number} is numbered twice`));
+    if (site.specSections.has(number)) {
+      site.problems.push(problemAt(chapter, token.raw, `section ${number} is numbered twice`));
+    }
     site.specSections.set(number, target);
   }
   return heading;
 }
-// from book/building.md:835
+// from book/building.md:842
 
 function matchBlock(
   site: Site, chapter: Chapter, token: Tokens.Code, blocks: CodeBlock[], section: Heading | undefined,
@@ -146,18 +150,21 @@ function matchBlock(
   if (header === null || header === "malformed") return undefined;
   const block = blocks.shift();
   const same = (text: string) => text.replace(/\n+$/, "");
-  if (!block || JSON.stringify(block.header) !== JSON.stringify(header) || same(block.lines.join("\n")) !== same(token.text)) {
+  const agree = block !== undefined && JSON.stringify(block.header) === JSON.stringify(header) &&
+    same(block.lines.join("\n")) === same(token.text);
+  if (!agree) {
     site.problems.push(problemAt(chapter, token.raw, `marked and the tangler read the block "${info}" differently`));
     if (block) blocks.unshift(block);
     return undefined;
   }
-  const uses = block.lines.map((line) => /^\s*<<(.+)>>\s*$/.exec(line)?.[1].trim()).filter((name) => name !== undefined);
+  const uses = block.lines.map((line) => /^\s*<<(.+)>>\s*$/.exec(line)?.[1].trim())
+    .filter((name) => name !== undefined);
   const language = info.split(/\s+/)[0];
   const part: ChunkPart = { header, block, chapter, section, language, id: "", parts: [], index: 0, uses };
   site.partOf.set(token, part);
   return part;
 }
-// from book/building.md:867
+// from book/building.md:877
 
 function orderParts(site: Site, parts: ChunkPart[]): void {
   for (const part of parts) {
@@ -195,10 +202,13 @@ function orderParts(site: Site, parts: ChunkPart[]): void {
   }
   for (const [name, users] of site.usedIn) {
     if (site.chunks.has(name)) continue;
-    site.problems.push({ bookFile: users[0].chapter.bookFile, line: users[0].block.firstLine, message: `<<${name}>> is not defined anywhere` });
+    const user = users[0];
+    site.problems.push({
+      bookFile: user.chapter.bookFile, line: user.block.firstLine, message: `<<${name}>> is not defined anywhere`,
+    });
   }
 }
-// from book/building.md:918
+// from book/building.md:931
 
 const exported: [RegExp, IdentifierKind][] = [
   [/^export (?:default )?(?:async )?function\*? ([A-Za-z_$][\w$]*)/, "function"],
@@ -228,12 +238,12 @@ function findIdentifiers(site: Site, part: ChunkPart): void {
 }
 
 function cFunctionDefined(line: string): string | undefined {
-  if (/;\s*$/.test(line) || !/^[A-Za-z_]/.test(line) || /^(?:return|if|while|for|switch|typedef|sizeof)\b/.test(line)) {
-    return undefined;
-  }
-  return /^(?:(?:static|inline|const|unsigned|signed|struct|enum|extern)\s+)*[A-Za-z_]\w*[\s*]+([A-Za-z_]\w*)\s*\(/.exec(line)?.[1];
+  if (/;\s*$/.test(line) || !/^[A-Za-z_]/.test(line)) return undefined;
+  if (/^(?:return|if|while|for|switch|typedef|sizeof)\b/.test(line)) return undefined;
+  const qualifiers = String.raw`(?:(?:static|inline|const|unsigned|signed|struct|enum|extern)\s+)*`;
+  return new RegExp(String.raw`^${qualifiers}[A-Za-z_]\w*[\s*]+([A-Za-z_]\w*)\s*\(`).exec(line)?.[1];
 }
-// from book/building.md:959
+// from book/building.md:972
 
 /** The text of inline tokens without their markup. */
 export function plainText(tokens: Token[] | undefined): string {
@@ -247,13 +257,19 @@ export function plainText(tokens: Token[] | undefined): string {
 const unescapeHtml = (text: string) => text.replace(/&(amp|lt|gt|quot|#39);/g, (_, name: string) =>
   ({ amp: "&", lt: "<", gt: ">", quot: "\"", "#39": "'" })[name]!);
 
+/** A heading's slug: lower case, punctuation dropped, every space a hyphen. */
+export function headingSlug(text: string): string {
+  return text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+}
+
+/** A chunk's or file's name as part of an id: letters and digits, runs of anything else a hyphen. */
 export function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
 }
 
 function uniqueId(chapter: Chapter, wanted: string): string {
   let id = wanted;
-  for (let n = 2; chapter.ids.has(id); n++) id = `${wanted}-${n}`;
+  for (let n = 1; chapter.ids.has(id); n++) id = `${wanted}-${n}`;
   chapter.ids.add(id);
   return id;
 }
