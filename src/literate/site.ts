@@ -216,16 +216,19 @@ const exported: [RegExp, IdentifierKind][] = [
   [/^export interface ([A-Za-z_$][\w$]*)/, "interface"],
   [/^export type ([A-Za-z_$][\w$]*)/, "type"],
   [/^export (?:const )?enum ([A-Za-z_$][\w$]*)/, "enum"],
-  [/^export (?:const|let) ([A-Za-z_$][\w$]*)/, "constant"],
 ];
 
 function findIdentifiers(site: Site, part: ChunkPart): void {
   const add = (name: string, kind: IdentifierKind) => site.identifiers.push({ name, kind, part });
-  for (const line of part.block.lines) {
+  const lines = part.block.lines;
+  lines.forEach((line, at) => {
     if (part.language === "ts") {
       for (const [pattern, kind] of exported) {
         const found = pattern.exec(line);
         if (found) add(found[1], kind);
+      }
+      if (/^export (?:const|let) /.test(line)) {
+        for (const name of declaredNames(lines.slice(at, at + 40))) add(name, "constant");
       }
     } else if (part.language === "c") {
       const name = cFunctionDefined(line);
@@ -234,16 +237,44 @@ function findIdentifiers(site: Site, part: ChunkPart): void {
       const globl = /^\s*\.globl\s+(.*)$/.exec(line);
       if (globl) for (const name of globl[1].split(",")) add(name.trim(), "assembly symbol");
     }
-  }
+  });
 }
+// from book/building.md:982
+
+function declaredNames(lines: string[]): string[] {
+  const text = lines.map((line) => line
+    .replace(/"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`(?:\\.|[^`\\])*`/g, "\"\"")
+    .replace(/\/\/.*$/, "")).join("\n").replace(/^export (?:const|let)\s+/, "");
+  const names: string[] = [];
+  let at = 0;
+  for (;;) {
+    const name = /^\s*([A-Za-z_$][\w$]*)\s*/.exec(text.slice(at));
+    if (!name) break;
+    names.push(name[1]);
+    at += name[0].length;
+    let inType = text[at] === ":";
+    let depth = 0;
+    for (; at < text.length; at++) {
+      const character = text[at];
+      if (inType && character === "=" && text[at + 1] !== ">" && depth === 0) inType = false;
+      if ("([{".includes(character) || (inType && character === "<")) depth++;
+      else if (")]}".includes(character) || (inType && character === ">" && text[at - 1] !== "=")) depth--;
+      else if ((character === "," || character === ";") && depth <= 0 && !inType) break;
+    }
+    if (text[at] !== ",") break;
+    at++;
+  }
+  return names;
+}
+// from book/building.md:1015
 
 function cFunctionDefined(line: string): string | undefined {
   if (/;\s*$/.test(line) || !/^[A-Za-z_]/.test(line)) return undefined;
-  if (/^(?:return|if|while|for|switch|typedef|sizeof)\b/.test(line)) return undefined;
+  if (/^(?:return|if|while|for|switch|typedef|sizeof|asm|__asm__)\b/.test(line)) return undefined;
   const qualifiers = String.raw`(?:(?:static|inline|const|unsigned|signed|struct|enum|extern)\s+)*`;
   return new RegExp(String.raw`^${qualifiers}[A-Za-z_]\w*[\s*]+([A-Za-z_]\w*)\s*\(`).exec(line)?.[1];
 }
-// from book/building.md:981
+// from book/building.md:1029
 
 /** The text of inline tokens without their markup. */
 export function plainText(tokens: Token[] | undefined): string {
