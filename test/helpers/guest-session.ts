@@ -45,7 +45,6 @@ export function bootGuest(
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
-  const top = layout.memoryBytes + PAGE_SIZE;
   const ns = BigInt(options.nsPerInstruction ?? 10);
   let skipped = 0n;
   let cpu: CPU | undefined;
@@ -82,10 +81,10 @@ export function bootGuest(
     run(until: () => boolean = () => false, maxInstructions = 2_000_000_000) {
       const limit = guest.cpu.instructions + maxInstructions;
       while (session.dead === undefined && !until() && guest.cpu.instructions < limit) {
-        giveConsoleInput(host, guest, pending, top);
+        giveConsoleInput(host, guest, pending);
         const result = host.run(guest, 100_000);
         if (result.kind === "dma") {
-          const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key, top);
+          const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
           if (bytes) session.output += decoder.decode(bytes);
         } else if (result.kind === "dead") {
           session.dead = result.reason;
