@@ -116,10 +116,10 @@ export class CPU {
   // from book/cpu-operands.md:182 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:402 <<the CPU's other state>>
+  // from book/cpu-control.md:418 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:424 <<the CPU's other state>>
+  // from book/cpu-control.md:440 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -163,10 +163,10 @@ export class CPU {
   // from book/cpu-interrupts.md:365 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:245 <<the CPU's other state>>
+  // from book/cpu-paging.md:246 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:430 <<the CPU's other state>>
+  // from book/cpu-paging.md:458 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -207,6 +207,8 @@ export class CPU {
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
+    // from book/cpu-paging.md:375 <<start in a flat 32-bit state>>
+    this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
   // from book/cpu-loop.md:140
@@ -963,7 +965,7 @@ export class CPU {
     // from book/cpu-segments.md:520 <<CPU methods>>
     return true;
   }
-  // from book/cpu-segments.md:638 <<CPU methods>>
+  // from book/cpu-segments.md:672 <<CPU methods>>
   /** Sets ZF alone. */
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
@@ -1177,7 +1179,7 @@ export class CPU {
     if (!(this.flags & IF)) this.inhibitInterrupts();
     this.flags |= IF;
   }
-  // from book/cpu-interrupts.md:444 <<CPU methods>>
+  // from book/cpu-interrupts.md:458 <<CPU methods>>
   /** Stops the CPU: the program asked for something we do not implement. */
   unsupported(message: string): void {
     this.stopUnsupported(message);
@@ -1226,7 +1228,7 @@ export class CPU {
     }
     return this.memory.exists(physical) ? this.memory.read8(physical) : undefined;
   }
-  // from book/cpu-paging.md:179 <<CPU methods>>
+  // from book/cpu-paging.md:180 <<CPU methods>>
   writeCr0(value: number): void {
     if (value & CR0_PG && !(value & CR0_PE)) throw this.fault(GENERAL_PROTECTION, 0);
     if (!(value & CR0_PE)) {
@@ -1237,7 +1239,7 @@ export class CPU {
     this.cr0 = value | CR0_ET;
     if (changed & (CR0_PG | CR0_WP)) this.flushTlb();
   }
-  // from book/cpu-paging.md:533 <<CPU methods>>
+  // from book/cpu-paging.md:563 <<CPU methods>>
   saveState(): CpuState {
     return {
       regs: [...this.regs],

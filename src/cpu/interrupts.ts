@@ -7,13 +7,18 @@ export const EVENT_EXCEPTION = 0, EVENT_SOFTWARE = 1, EVENT_EXTERNAL = 2;
 export function isContributory(vector: number): boolean {
   return vector === 0 || (vector >= 10 && vector <= 13);
 }
-// from book/cpu-interrupts.md:411
+// from book/cpu-interrupts.md:419
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, type OpcodeFragment } from "./opcodes.ts";
 import { NT, RF, VM } from "./registers.ts";
 import { sizeMask } from "./arithmetic.ts";
 import { writableFlags } from "./control.ts";
+import { DEBUG } from "./faults.ts";
+
+function int1(cpu: CPU): void {
+  if (!cpu.takeEvent(DEBUG, -1, EVENT_EXCEPTION)) cpu.attention = 1;
+}
 
 function iret(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -36,5 +41,6 @@ function iret(cpu: CPU, insn: Insn): void {
 export const interruptOpcodes: OpcodeFragment = {
   oneByte: {
     0xcf: op("iret", "", iret, { size: "v" }),
+    0xf1: op("int1", "", int1),
   },
 };

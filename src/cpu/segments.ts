@@ -180,9 +180,24 @@ function verify(cpu: CPU, insn: Insn): void {
   }
   cpu.setZero(ok);
 }
-// from book/cpu-segments.md:651
+// from book/cpu-segments.md:653
+
+function arpl(cpu: CPU, insn: Insn): void {
+  const source = cpu.regs16[insn.reg << 1] & 3;
+  const address = insn.rm < 0 ? cpu.modifyAddress(insn, 2) : 0;
+  const destination = insn.rm >= 0 ? cpu.regs16[insn.rm << 1] : cpu.read16(address);
+  const adjust = (destination & 3) < source;
+  if (adjust) {
+    const adjusted = (destination & ~3) | source;
+    if (insn.rm >= 0) cpu.regs16[insn.rm << 1] = adjusted;
+    else cpu.write16(address, adjusted);
+  }
+  cpu.setZero(adjust);
+}
+// from book/cpu-segments.md:685
 export const segmentOpcodes: OpcodeFragment = {
   oneByte: {
+    0x63: op("arpl", "Ew,Gw", arpl),
     0x9a: op("call", "Ap", callFarImmediate),
     0xc4: op("les", "Gv,Mp", loadFarPointer, { op: ES }),
     0xc5: op("lds", "Gv,Mp", loadFarPointer, { op: DS }),

@@ -5,8 +5,8 @@ import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, group, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
 import { CS, ECX, EDX, EAX, ESP, SS, IF, RF, VM } from "./registers.ts";
-import { GENERAL_PROTECTION, INVALID_OPCODE, SEGMENT_NOT_PRESENT } from "./faults.ts";
-import { CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_DE, CR4_TSD } from "./paging.ts";
+import { GENERAL_PROTECTION, INVALID_OPCODE, invalidOpcode, SEGMENT_NOT_PRESENT } from "./faults.ts";
+import { CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_DE, CR4_PCE, CR4_TSD } from "./paging.ts";
 import {
   ACCESS_PRESENT, ACCESS_SEGMENT, baseOf, limitOf, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_AVAILABLE_16, typeOf,
 } from "./descriptors.ts";
@@ -16,8 +16,8 @@ import { sizeMask } from "./arithmetic.ts";
 function requireRing0(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
 }
-// from book/cpu-paging.md:148
-const CR4_SUPPORTED = CR4_TSD | CR4_DE;
+// from book/cpu-paging.md:149
+const CR4_SUPPORTED = CR4_TSD | CR4_DE | CR4_PCE;
 
 function movFromControl(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
@@ -40,7 +40,7 @@ function movToControl(cpu: CPU, insn: Insn): void {
     default: throw cpu.fault(INVALID_OPCODE);
   }
 }
-// from book/cpu-paging.md:198
+// from book/cpu-paging.md:199
 function lmsw(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const value = cpu.readE16(insn);
@@ -56,7 +56,7 @@ function clts(cpu: CPU): void {
   requireRing0(cpu);
   cpu.cr0 &= ~CR0_TS;
 }
-// from book/cpu-paging.md:222
+// from book/cpu-paging.md:223
 /** DR6's "single step" bit, set with the trap TF causes. */
 export const DR6_SINGLE_STEP = 1 << 14;
 
@@ -77,7 +77,7 @@ function movToDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   cpu.debugRegisters[debugRegister(cpu, insn.reg)] = cpu.regs[insn.modrm & 7];
 }
-// from book/cpu-paging.md:257
+// from book/cpu-paging.md:258
 function loadTableRegister(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -102,7 +102,7 @@ function storeTableRegister(cpu: CPU, insn: Insn): void {
   cpu.write16(cpu.linear(insn.seg, offset, 2, true), limit);
   cpu.write32(cpu.linear(insn.seg, (offset + 2) | 0, 4, true), base);
 }
-// from book/cpu-paging.md:293
+// from book/cpu-paging.md:294
 function lldt(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const selector = cpu.readE16(insn);
@@ -145,7 +145,7 @@ function storeSelector(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0 && insn.size === 4) cpu.regs[insn.rm] = selector;
   else cpu.writeE16(insn, selector);
 }
-// from book/cpu-paging.md:345
+// from book/cpu-paging.md:346
 function invlpg(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -155,7 +155,7 @@ function invlpg(cpu: CPU, insn: Insn): void {
 function cacheControl(cpu: CPU): void {
   requireRing0(cpu);
 }
-// from book/cpu-paging.md:373
+// from book/cpu-paging.md:394
 const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
 
 function rdmsr(cpu: CPU): void {
@@ -170,6 +170,13 @@ function rdmsr(cpu: CPU): void {
   }
   cpu.regs[EAX] = Number(BigInt.asIntN(32, value));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, value >> 32n));
+}
+
+function rdpmc(cpu: CPU): void {
+  if (cpu.cpl !== 0 && !(cpu.cr4 & CR4_PCE)) throw cpu.fault(GENERAL_PROTECTION, 0);
+  if ((cpu.regs[ECX] >>> 0) > 1) throw cpu.fault(GENERAL_PROTECTION, 0);
+  cpu.regs[EAX] = 0;
+  cpu.regs[EDX] = 0;
 }
 
 function wrmsr(cpu: CPU): void {
@@ -210,7 +217,7 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:449
+// from book/cpu-paging.md:477
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([
@@ -239,8 +246,10 @@ const twoByte: Record<number, OpcodeEntry> = {
   0x23: op("mov", "Dd,Rd", movToDebug),
   0x30: op("wrmsr", "", wrmsr),
   0x32: op("rdmsr", "", rdmsr),
+  0x33: op("rdpmc", "", rdpmc),
   0x34: op("sysenter", "", sysenter),
   0x35: op("sysexit", "", sysexit),
+  0xaa: op("rsm", "", invalidOpcode),
 };
 
 export const systemOpcodes: OpcodeFragment = { twoByte };
