@@ -22,6 +22,8 @@ export interface GuestSession {
   reflected: Map<number, number>;
   /** Page directories the Guest switched to with NEW_PGTABLE, in order. */
   newPagetables: number[];
+  /** Every console output descriptor the Guest sent: its gpa and its 100 bytes as they were. */
+  consoleDescriptors: { gpa: number; bytes: Uint8Array }[];
   cpu: CPU;
   guest: Guest;
   type(text: string): void;
@@ -52,6 +54,7 @@ export function bootGuest(
   const session = {
     output: "", dead: undefined as string | undefined, callLog: [] as number[], hypercalls: new Map<number, number>(),
     reflected: new Map<number, number>(), newPagetables: [] as number[],
+    consoleDescriptors: [] as { gpa: number; bytes: Uint8Array }[],
   };
   const trace = (event: HostEvent) => {
     if (event.type === "hypercall") {
@@ -84,6 +87,7 @@ export function bootGuest(
         giveConsoleInput(host, guest, pending);
         const result = host.run(guest, 100_000);
         if (result.kind === "dma") {
+          session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
           const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
           if (bytes) session.output += decoder.decode(bytes);
         } else if (result.kind === "dead") {
