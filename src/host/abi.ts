@@ -212,7 +212,7 @@ export function readLguestDma(memory: GuestMemory, gpa: number): LguestDma | und
   if (!memory.addressOk(gpa, LGUEST_DMA.size)) return undefined;
   return parseLguestDma(memory.copyOut(gpa, LGUEST_DMA.size));
 }
-// from book/host.md:433
+// from book/host.md:434
 
 /** check_dma_list (spec 8.5): the first piece the Host may not copy, or undefined if all are good. */
 export function badHostPiece(memory: GuestMemory, dma: LguestDma): DmaPiece | undefined {
