@@ -11,6 +11,7 @@ import { CPU } from "../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { STOP_EXCEPTION } from "../src/cpu/stop.ts";
 import { EAX, EDX, ESP } from "../src/cpu/registers.ts";
+import { loadState, saveState } from "../src/cpu/state.ts";
 
 const chapter = readFileSync(new URL("../book/cpu-census.md", import.meta.url), "utf8");
 
@@ -37,7 +38,7 @@ const cpu = new CPU(new PhysicalMemory(0x10000));
 for (let r = 0; r < 8; r++) cpu.regs[r] = 0x3001;
 cpu.regs[ESP] = 0x8000;
 cpu.eip = CODE;
-const start = cpu.saveState();
+const start = saveState(cpu);
 const pristine = cpu.memory.ram.slice();
 
 /** Runs one instruction made of `bytes` (zeros after it) in ring 0; true if it raised #UD. */
@@ -45,7 +46,7 @@ function raisesUd(bytes: number[]): boolean {
   cpu.memory.ram.set(pristine);
   cpu.memory.ram.set(bytes, CODE);
   for (let page = 0; page < cpu.codePages.length; page++) if (cpu.codePages[page]) cpu.forgetCode(page);
-  cpu.loadState(start);
+  loadState(cpu, start);
   cpu.singleStepPending = false;
   cpu.interruptShadow = false;
   cpu.pendingInterrupt = -1;
@@ -133,7 +134,7 @@ test("CPUID advertises a feature exactly when its instructions execute, and adve
     assert.equal(executes, claimed === "yes", `${name}: its sample ${sample} ${executes ? "executes" : "raises #UD"}`);
     if (claimed === "yes") advertised |= 1 << Number(bit);
   }
-  cpu.loadState(start);
+  loadState(cpu, start);
   cpu.memory.ram.set([0x0f, 0xa2], CODE);
   for (let page = 0; page < cpu.codePages.length; page++) if (cpu.codePages[page]) cpu.forgetCode(page);
   cpu.regs[EAX] = 1;

@@ -10,6 +10,7 @@ import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_INTERRUPT } from "../src/cpu/stop.ts";
 import { CF, DS, EAX, EBX, ECX, EDX, ESP, ZF } from "../src/cpu/registers.ts";
 import { CR4_PCE } from "../src/cpu/paging.ts";
+import { setSegmentCache } from "../src/cpu/segments.ts";
 
 const CODE = 0x1000;
 
@@ -40,10 +41,10 @@ test("arpl writes a memory destination only through a writable segment: read-onl
   cpu.regs[EAX] = 0x2000;
   cpu.regs[EBX] = 0; // RPL 0: no adjustment
   cpu.memory.ram[0x2000] = 0x13;
-  cpu.setSegmentCache(DS, 0x2b, 0, 0xffffffff, 0x00cff100); // present, DPL 3, read-only data
+  setSegmentCache(cpu, DS, 0x2b, 0, 0xffffffff, 0x00cff100); // present, DPL 3, read-only data
   assert.equal(cpu.run(1), STOP_EXCEPTION);
   assert.deepEqual([cpu.exceptionVector, cpu.exceptionErrorCode], [13, 0]);
-  cpu.setSegmentCache(DS, 0x2b, 0, 0xffffffff, 0x00cff300); // writable
+  setSegmentCache(cpu, DS, 0x2b, 0, 0xffffffff, 0x00cff300); // writable
   cpu.eip = CODE;
   cpu.regs[EBX] = 3;
   cpu.memory.ram[0x2000] = 0x10;

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bootGuest, type GuestSession } from "./helpers/guest-session.ts";
+import { peekLinear } from "../src/cpu/paging.ts";
 
 const root = join(import.meta.dirname, "..");
 const vmlinux = new Uint8Array(readFileSync(join(root, "images/vmlinux")));
@@ -166,7 +167,7 @@ test("user programs begin with endbr32, as Debian's do, and run it as the hint N
   const endbr32 = [0xf3, 0x0f, 0x1e, 0xfb];
   let ran = 0;
   host.cpu.setInstructionHook((cpu) => {
-    if (cpu.cpl === 3 && endbr32.every((byte, k) => cpu.peekLinear((cpu.eip + k) | 0) === byte)) ran++;
+    if (cpu.cpl === 3 && endbr32.every((byte, k) => peekLinear(cpu, (cpu.eip + k) | 0) === byte)) ran++;
   });
   host.run();
   assert.equal(ran, 1, "hello's first instruction, in ring 3");

@@ -220,7 +220,7 @@ export function badHostPiece(memory: GuestMemory, dma: LguestDma): DmaPiece | un
     !memory.addressOk(addr, len) || len > PAGE_SIZE || (addr % PAGE_SIZE) + len > PAGE_SIZE);
 }
 
-/** The Launcher's check (dma2iov, spec 2.7 and 13.5): the first piece outside the Guest, or undefined. */
+/** The Launcher's check (dma2iov, spec 2.7 and spec 13.5): the first piece outside the Guest, or undefined. */
 export function badLauncherPiece(memory: GuestMemory, dma: LguestDma): DmaPiece | undefined {
   return dma.pieces.find(({ addr, len }) => !memory.addressOk(addr, len));
 }
