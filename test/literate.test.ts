@@ -237,3 +237,15 @@ test("a hand edit of a tangled file, or a stray file in src/, fails the check", 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("the book tangles to the same src/ whether the CPU part is read before the journey or after it", () => {
+  const chapters = readContents(readFileSync("book/contents.md", "utf8"));
+  const read = (files: string[]) => tangle(files.map((bookFile) => ({ bookFile, text: readFileSync(bookFile, "utf8") })));
+  const cpuFirst = [...chapters.filter((file) => file.startsWith("book/cpu")), ...chapters.filter((file) => !file.startsWith("book/cpu"))];
+  assert.notDeepEqual(cpuFirst, chapters, "the contents put the CPU after the journey");
+  const asRead = read(chapters);
+  const reordered = read(cpuFirst);
+  assert.deepEqual(asRead.problems, []);
+  assert.deepEqual(reordered.problems, []);
+  assert.deepEqual(new Map([...reordered.files].sort()), new Map([...asRead.files].sort()));
+});
