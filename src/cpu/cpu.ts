@@ -146,7 +146,7 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-interrupts.md:410 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:402 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
   // from book/cpu-paging.md:251 <<the CPU's other state>>
@@ -481,7 +481,7 @@ export class CPU {
     this.fetchPage = page !== undefined && !this.codeLimitChecked ? page : NO_CODE;
     this.fetchEipBase = (this.eip - offset) | 0;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
-    // from book/cpu-segments.md:308 <<check an instruction against the code segment>>
+    // from book/cpu-segments.md:331 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
@@ -587,7 +587,7 @@ export class CPU {
   // from book/cpu-operands.md:44 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
-    // from book/cpu-segments.md:271 <<check an access against its segment>>
+    // from book/cpu-segments.md:294 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) checkSegment(this, seg, offset, size, write);
     // from book/cpu-operands.md:47 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
@@ -701,12 +701,12 @@ export class CPU {
   // from book/cpu-control.md:223 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
-    // from book/cpu-segments.md:304 <<check a jump target against the code segment>>
+    // from book/cpu-segments.md:327 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
     // from book/cpu-control.md:226 <<CPU methods>>
     this.eip = target;
   }
-  // from book/cpu-interrupts.md:362 <<CPU methods>>
+  // from book/cpu-interrupts.md:354 <<CPU methods>>
   /** Raises the interrupt line with `vector` (one line: a newer request replaces it). */
   requestInterrupt(vector: number): void {
     this.pendingInterrupt = vector;
@@ -718,7 +718,7 @@ export class CPU {
     this.interruptShadow = true;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:415 <<CPU methods>>
+  // from book/cpu-interrupts.md:407 <<CPU methods>>
   /** Installs or removes the instruction hook. */
   setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
     this.instructionHook = hook;

@@ -20,9 +20,9 @@ import { moveOpcodes } from "./moves.ts";
 import { controlOpcodes } from "./control.ts";
 // from book/cpu-strings.md:788 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
-// from book/cpu-segments.md:725 <<import every family's opcodes>>
+// from book/cpu-segments.md:744 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:495 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:487 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
 // from book/cpu-paging.md:523 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
@@ -68,9 +68,9 @@ for (const fragment of [
   controlOpcodes,
   // from book/cpu-strings.md:792 <<every family's opcode fragment>>
   stringOpcodes,
-  // from book/cpu-segments.md:729 <<every family's opcode fragment>>
+  // from book/cpu-segments.md:748 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:499 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:491 <<every family's opcode fragment>>
   interruptOpcodes,
   // from book/cpu-paging.md:527 <<every family's opcode fragment>>
   systemOpcodes,

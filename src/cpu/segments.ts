@@ -68,24 +68,40 @@ export function loadSegment(cpu: CPU, segment: number, selector: number): void {
   const rpl = selector & 3;
   const dpl = dplOf(high);
   if (segment === SS) {
-    const writableData = (high & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
-    if (rpl !== cpu.cpl || dpl !== cpu.cpl || !writableData) throw cpu.fault(GENERAL_PROTECTION, index);
-    if (!(high & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, index);
-  } else {
-    const code = (high & ACCESS_CODE) !== 0;
-    if (!(high & ACCESS_SEGMENT) || (code && !(high & ACCESS_READABLE))) throw cpu.fault(GENERAL_PROTECTION, index);
-    const conforming = code && (high & ACCESS_CONFORMING) !== 0;
-    if (!conforming && (dpl < cpu.cpl || dpl < rpl)) throw cpu.fault(GENERAL_PROTECTION, index);
-    if (!(high & ACCESS_PRESENT)) throw cpu.fault(SEGMENT_NOT_PRESENT, index);
+    checkStackSegment(cpu, selector, cpu.cpl, GENERAL_PROTECTION, index);
+    loadStackSegment(cpu, selector, address);
+    cpu.inhibitInterrupts();
+    return;
   }
+  const code = (high & ACCESS_CODE) !== 0;
+  if (!(high & ACCESS_SEGMENT) || (code && !(high & ACCESS_READABLE))) throw cpu.fault(GENERAL_PROTECTION, index);
+  const conforming = code && (high & ACCESS_CONFORMING) !== 0;
+  if (!conforming && (dpl < cpu.cpl || dpl < rpl)) throw cpu.fault(GENERAL_PROTECTION, index);
+  if (!(high & ACCESS_PRESENT)) throw cpu.fault(SEGMENT_NOT_PRESENT, index);
   markAccessed(cpu, address);
   setSegmentCache(cpu, segment, selector, baseOf(cpu.descriptorLow, high), limitOf(cpu.descriptorLow, high), high);
-  if (segment === SS) {
-    cpu.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
-    cpu.inhibitInterrupts();
-  }
 }
-// from book/cpu-segments.md:229
+// from book/cpu-segments.md:221
+/**
+ * Faults unless the descriptor just read can be the stack at privilege
+ * `cpl`: the selector's RPL and the DPL equal to it and a writable data
+ * segment (else `vector`), and present (else #SS); both with `errorCode`.
+ */
+export function checkStackSegment(cpu: CPU, selector: number, cpl: number, vector: number, errorCode: number): void {
+  const high = cpu.descriptorHigh;
+  const writableData = (high & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
+  if ((selector & 3) !== cpl || dplOf(high) !== cpl || !writableData) throw cpu.fault(vector, errorCode);
+  if (!(high & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, errorCode);
+}
+
+/** Loads ss from the descriptor just read and checked (at `address`), and the stack's size with it. */
+export function loadStackSegment(cpu: CPU, selector: number, address: number): void {
+  markAccessed(cpu, address);
+  const low = cpu.descriptorLow, high = cpu.descriptorHigh;
+  setSegmentCache(cpu, SS, selector, baseOf(low, high), limitOf(low, high), high);
+  cpu.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
+}
+// from book/cpu-segments.md:252
 /** Sets a segment register's selector and hidden cache, and what follows from them. */
 export function setSegmentCache(cpu: CPU, segment: number, selector: number, base: number, limit: number, high: number): void {
   cpu.segSelector[segment] = selector;
@@ -108,7 +124,7 @@ export function setSegmentCache(cpu: CPU, segment: number, selector: number, bas
     }
   }
 }
-// from book/cpu-segments.md:275
+// from book/cpu-segments.md:298
 /** Faults unless seg:[offset, offset + size) may be read (or written). */
 export function checkSegment(cpu: CPU, seg: number, offset: number, size: number, write: boolean): void {
   const access = cpu.segAccess[seg];
@@ -127,7 +143,7 @@ export function checkSegment(cpu: CPU, seg: number, offset: number, size: number
     throw cpu.fault(vector, 0);
   }
 }
-// from book/cpu-segments.md:325
+// from book/cpu-segments.md:348
 /** Reads and checks a code-segment descriptor; returns its address. */
 export function checkCodeSegment(cpu: CPU, selector: number, errorBits = 0): number {
   if ((selector & 0xfffc) === 0) throw cpu.fault(GENERAL_PROTECTION, errorBits);
@@ -147,14 +163,14 @@ export function loadCodeSegment(cpu: CPU, selector: number, address: number, cpl
   setSegmentCache(cpu, CS, (selector & 0xfffc) | cpl, baseOf(low, high), limitOf(low, high), high);
   if (cpl !== cpu.cpl) cpu.setPrivilege(cpl);
 }
-// from book/cpu-segments.md:351
+// from book/cpu-segments.md:374
 function checkDirectTransfer(cpu: CPU, selector: number): void {
   const high = cpu.descriptorHigh;
   const dpl = dplOf(high);
   const allowed = high & ACCESS_CONFORMING ? dpl <= cpu.cpl : (selector & 3) <= cpu.cpl && dpl === cpu.cpl;
   if (!allowed) throw cpu.fault(GENERAL_PROTECTION, selector & 0xfffc);
 }
-// from book/cpu-segments.md:374
+// from book/cpu-segments.md:397
 /** Reads a far pointer from memory: offset (size bytes), then selector. */
 function farPointer(cpu: CPU, insn: Insn): [number, number] {
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -199,7 +215,7 @@ function farTransfer(cpu: CPU, insn: Insn, selector: number, target: number, cal
   }
   cpu.eip = target;
 }
-// from book/cpu-segments.md:431
+// from book/cpu-segments.md:454
 function throughCallGate(cpu: CPU, insn: Insn, gateSelector: number, call: boolean): void {
   const gateLow = cpu.descriptorLow, gateHigh = cpu.descriptorHigh;
   const gateDpl = dplOf(gateHigh);
@@ -268,7 +284,7 @@ function callFarMemory(cpu: CPU, insn: Insn): void {
   const [target, selector] = farPointer(cpu, insn);
   farTransfer(cpu, insn, selector, target, true);
 }
-// from book/cpu-segments.md:510
+// from book/cpu-segments.md:533
 /**
  * The common end of retf and iret: return to cs:eip, popping the outer
  * stack (after `release` more bytes) if cs's RPL is an outer ring.
@@ -290,47 +306,43 @@ export function returnFar(cpu: CPU, selector: number, target: number, size: numb
     cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + popped + release);
     return false;
   }
-  // from book/cpu-segments.md:544 <<return to an outer ring>>
+  // from book/cpu-segments.md:567 <<return to an outer ring>>
   const newEsp = cpu.peek(popped + release, size);
   const newSs = cpu.peek(popped + release + size, size) & 0xffff;
   if ((newSs & 0xfffc) === 0) throw cpu.fault(GENERAL_PROTECTION, 0);
   const ssAddress = readDescriptor(cpu, newSs);
   const ssHigh = cpu.descriptorHigh, ssLow = cpu.descriptorLow;
-  const writableData = (ssHigh & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
-  if ((newSs & 3) !== rpl || dplOf(ssHigh) !== rpl || !writableData) throw cpu.fault(GENERAL_PROTECTION, newSs & 0xfffc);
-  if (!(ssHigh & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, newSs & 0xfffc);
+  checkStackSegment(cpu, newSs, rpl, GENERAL_PROTECTION, newSs & 0xfffc);
   cpu.descriptorLow = codeLow;
   cpu.descriptorHigh = codeHigh;
   loadCodeSegment(cpu, selector, address, rpl);
   cpu.eip = target;
   cpu.descriptorLow = ssLow;
   cpu.descriptorHigh = ssHigh;
-  markAccessed(cpu, ssAddress);
-  setSegmentCache(cpu, SS, newSs, baseOf(ssLow, ssHigh), limitOf(ssLow, ssHigh), ssHigh);
-  cpu.stackMask = ssHigh & ACCESS_BIG ? -1 : 0xffff;
+  loadStackSegment(cpu, newSs, ssAddress);
   cpu.setStackPointer(newEsp + release);
   for (const segment of [ES, DS, FS, GS]) {
     const access = cpu.segAccess[segment];
     const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
     if ((access & ACCESS_PRESENT) && !conformingCode && dplOf(access) < rpl) setSegmentCache(cpu, segment, 0, 0, 0, 0);
   }
-  // from book/cpu-segments.md:532
+  // from book/cpu-segments.md:555
   return true;
 }
-// from book/cpu-segments.md:570
+// from book/cpu-segments.md:589
 function retFar(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const target = cpu.peek(0, size);
   const selector = cpu.peek(size, size) & 0xffff;
   returnFar(cpu, selector, target, size, 2 * size, insn.opcode === 0xca ? insn.imm : 0);
 }
-// from book/cpu-segments.md:585
+// from book/cpu-segments.md:604
 function loadFarPointer(cpu: CPU, insn: Insn): void {
   const [offset, selector] = farPointer(cpu, insn);
   loadSegment(cpu, insn.op, selector);
   cpu.writeReg(insn.reg, insn.size, offset);
 }
-// from book/cpu-segments.md:603
+// from book/cpu-segments.md:622
 /** Types lar accepts among system descriptors: TSSs, LDT, gates. */
 const larSystemTypes = new Set([1, 2, 3, 4, 5, 9, 0xb, 0xc]);
 /** Types lsl accepts among system descriptors: TSSs and LDT. */
@@ -372,7 +384,7 @@ function verify(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, ok);
 }
-// from book/cpu-segments.md:665
+// from book/cpu-segments.md:684
 
 function arpl(cpu: CPU, insn: Insn): void {
   const source = cpu.regs16[insn.reg << 1] & 3;
@@ -386,12 +398,12 @@ function arpl(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, adjust);
 }
-// from book/cpu-segments.md:684
+// from book/cpu-segments.md:703
 /** Sets ZF alone. */
 function setZero(cpu: CPU, on: boolean): void {
   cpu.setEflags(on ? 0x40 : 0, 0x40);
 }
-// from book/cpu-segments.md:697
+// from book/cpu-segments.md:716
 export const segmentOpcodes: OpcodeFragment = {
   oneByte: {
     0x63: op("arpl", "Ew,Gw", arpl),
