@@ -46,10 +46,22 @@ test("MEM is a number of MiB, or has an m/M/g/G suffix", () => {
 });
 
 test("the first non-option argument is MEM, the next KERNEL, the rest kernel arguments", () => {
-  const command = guest(["--verbose", "64m", "vmlinux", "root=/dev/lgba", "-s", "--verbose"]);
+  const command = guest(["--verbose", "64m", "vmlinux", "root=/dev/lgba", "-s", "--", "init=/bin/sh"]);
   assert.equal(command.kernel, "vmlinux");
-  assert.deepEqual(command.kernelArguments, ["root=/dev/lgba", "-s", "--verbose"]);
+  assert.deepEqual(command.kernelArguments, ["root=/dev/lgba", "-s", "--", "init=/bin/sh"]);
   assert.equal(command.verbose, true);
+});
+
+test("an option after MEM is an error that names it and says options go before MEM", () => {
+  const cases: [string[], string][] = [
+    [["64m", "vmlinux", "--block=disk.img"], "--block=disk.img comes after MEM (64m): options go before MEM, as in lguest --block=disk.img 64m KERNEL"],
+    [["64m", "--verbose", "vmlinux"], "--verbose comes after MEM (64m): options go before MEM, as in lguest --verbose 64m KERNEL"],
+    [["64m", "vmlinux", "root=/dev/lgba", "--trace"], "--trace comes after MEM (64m): options go before MEM, as in lguest --trace 64m KERNEL"],
+    [["64m", "-x", "k"], "-x comes after MEM (64m): options go before MEM, as in lguest -x 64m KERNEL"],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => parseArguments(argv), (error: unknown) => error instanceof LaunchError && error.message === message && error.showUsage);
+  }
 });
 
 test("devices keep their command-line order; options repeat", () => {

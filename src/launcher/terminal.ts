@@ -60,6 +60,7 @@ class Terminal implements Backend {
   private readonly controlCs = new ControlCCounter();
   private outputClosed = false;
   private paused = false;
+  private lastByte = 0x0a;
 
   constructor() {
     this.device = new ConsoleDevice((bytes) => this.write(bytes), () => this.resume());
@@ -88,7 +89,7 @@ class Terminal implements Backend {
       control.wake();
     });
   }
-// from book/devices-console.md:270
+// from book/devices-console.md:271
 
   private resume(): void {
     if (this.paused) {
@@ -98,9 +99,10 @@ class Terminal implements Backend {
   }
 
   private write(bytes: Uint8Array): void {
-    if (this.outputClosed) return;
+    if (this.outputClosed || bytes.length === 0) return;
     try {
       writeAll(1, bytes);
+      this.lastByte = bytes[bytes.length - 1];
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       this.outputClosed = true;
@@ -111,6 +113,7 @@ class Terminal implements Backend {
 
   close(): void {
     restoreTerminal();
+    if (process.stdout.isTTY && this.lastByte !== 0x0a && !this.outputClosed) writeAll(1, new Uint8Array([0x0d, 0x0a]));
     process.stdin.removeAllListeners("data");
     process.stdin.removeAllListeners("end");
     process.stdin.destroy();
@@ -122,7 +125,7 @@ export function consoleDevice(): LauncherDevice {
   const terminal = new Terminal();
   return { device: terminal.device, backend: terminal };
 }
-// from book/devices-console.md:311
+// from book/devices-console.md:318
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
