@@ -15,8 +15,9 @@ import { runGuest } from "./src/launcher/run.ts";
 import type { LauncherDevice } from "./src/launcher/backend.ts";
 import { blockDevice } from "./src/launcher/block-file.ts";
 import { consoleDevice } from "./src/launcher/terminal.ts";
+import { shareNetDevice } from "./src/launcher/sharenet.ts";
 
-// from lguest.ts.md:961 <<read a file the person named>>
+// from lguest.ts.md:966 <<read a file the person named>>
 function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
   try {
     if (statSync(path).isDirectory()) throw new LaunchError(`${what} ${path} is a directory, not a file`);
@@ -28,9 +29,9 @@ function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
     throw new LaunchError(`${what} ${path} ${why}`);
   }
 }
-// from lguest.ts.md:931
+// from lguest.ts.md:932
 
-// from lguest.ts.md:983 <<run the launcher>>
+// from lguest.ts.md:988 <<run the launcher>>
 export function main(argv: string[]): number | Promise<number> {
   try {
     const command = parseArguments(argv);
@@ -47,10 +48,16 @@ export function main(argv: string[]): number | Promise<number> {
 
 function launch(command: Exclude<Command, { mode: "help" }>): number | Promise<number> {
   if (command.mode === "bare") return runBare(command);
-  const log = command.verbose ? (line: string) => console.log(line) : () => {};
   const kernel = readNamedFile(command.kernel, "kernel");
   const initrd = command.initrd === undefined ? undefined : readNamedFile(command.initrd, "initrd");
   const devices = openDevices(command);
+  return Array.isArray(devices) ? boot(command, kernel, initrd, devices) : devices.then((opened) => boot(command, kernel, initrd, opened));
+}
+
+function boot(
+  command: GuestCommand, kernel: Uint8Array<ArrayBuffer>, initrd: Uint8Array | undefined, devices: LauncherDevice[],
+): Promise<number> {
+  const log = command.verbose ? (line: string) => console.log(line) : () => {};
   try {
     const layout = layOutGuest({
       memoryBytes: command.memoryBytes,
@@ -71,7 +78,7 @@ function launch(command: Exclude<Command, { mode: "help" }>): number | Promise<n
     throw error;
   }
 }
-// from lguest.ts.md:1032 <<run the launcher>>
+// from lguest.ts.md:1043 <<run the launcher>>
 function runBare(command: BareCommand): number {
   const kernel = readNamedFile(command.kernel, "kernel");
   const machine = makeBareMachine(kernel, command.kernel, command.memoryBytes, (bytes) => process.stdout.write(bytes));
@@ -83,25 +90,41 @@ function runBare(command: BareCommand): number {
   if (machine.ending) console.error(`lguest: ${machine.ending}`);
   return machine.exitStatus ?? 1;
 }
-// from lguest.ts.md:1050 <<run the launcher>>
-function openDevices(command: GuestCommand): LauncherDevice[] {
+// from lguest.ts.md:1068 <<run the launcher>>
+function openDevices(command: GuestCommand): LauncherDevice[] | Promise<LauncherDevice[]> {
   const warn = (line: string) => console.error(`lguest: ${line}`);
   const opened: LauncherDevice[] = [];
-  try {
-    for (const request of command.devices) opened.push(openDevice(request, warn));
-    opened.push(consoleDevice());
-    return opened;
-  } catch (error) {
+  const fail = (error: unknown): never => {
     closeDevices(opened);
     throw error;
-  }
+  };
+  const openFrom = (first: number): LauncherDevice[] | Promise<LauncherDevice[]> => {
+    try {
+      for (let i = first; i < command.devices.length; i++) {
+        const device = openDevice(command.devices[i], warn);
+        if (device instanceof Promise) {
+          return device.then((ready) => {
+            opened.push(ready);
+            return openFrom(i + 1);
+          }, fail);
+        }
+        opened.push(device);
+      }
+      opened.push(consoleDevice());
+      return opened;
+    } catch (error) {
+      return fail(error);
+    }
+  };
+  return openFrom(0);
 }
 
-function openDevice(request: DeviceRequest, warn: (line: string) => void): LauncherDevice {
+function openDevice(request: DeviceRequest, warn: (line: string) => void): LauncherDevice | Promise<LauncherDevice> {
   switch (request.kind) {
     case "block":
       return blockDevice(request.file, warn);
     case "sharenet":
+      return shareNetDevice(request.file);
     case "tunnet":
       throw new LaunchError(`--${request.kind} is not built yet`);
   }
@@ -110,9 +133,9 @@ function openDevice(request: DeviceRequest, warn: (line: string) => void): Launc
 function closeDevices(devices: LauncherDevice[]): void {
   for (const { backend } of devices) backend.close?.();
 }
-// from lguest.ts.md:933
+// from lguest.ts.md:934
 
-// from lguest.ts.md:1084 <<report what went wrong>>
+// from lguest.ts.md:1118 <<report what went wrong>>
 function reportFailure(error: unknown): number {
   if (error instanceof LaunchError) {
     console.error(`lguest: ${error.message}`);
@@ -130,13 +153,11 @@ function reportFailure(error: unknown): number {
   }
   return 1;
 }
-// from lguest.ts.md:935
+// from lguest.ts.md:936
 
-// from lguest.ts.md:947 <<run main when started as a program>>
+// from lguest.ts.md:954 <<run main when started as a program>>
 const thisFile = fileURLToPath(import.meta.url);
 const script = process.argv[1] ?? "";
 if (thisFile === script || thisFile === `${script}.ts`) {
-  void Promise.resolve(main(process.argv.slice(2))).then((status) => {
-    process.exitCode = status;
-  });
+  void Promise.resolve(main(process.argv.slice(2))).then((status) => process.exit(status));
 }

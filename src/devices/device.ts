@@ -18,8 +18,13 @@ export interface DeviceRequirements {
   description: string;
   /** The pages, when the device brings its own (a network page other Guests map too). */
   memory?: Uint8Array;
+  /**
+   * The pages are a network page shared with other Guests, in this Host and
+   * beyond it: keys in them are shared keys (spec 8.4, H:535).
+   */
+  shared?: boolean;
 }
-// from book/devices.md:74
+// from book/devices.md:79
 
 /** Where the layout put a device. */
 export interface Placement {
@@ -30,7 +35,7 @@ export interface Placement {
   /** The device pages (empty when it has none). */
   memory: Uint8Array;
 }
-// from book/devices.md:96
+// from book/devices.md:101
 
 export interface Device {
   readonly requirements: DeviceRequirements;

@@ -29,6 +29,8 @@ export interface KeyIdentity {
   offset: number;
   /** Whether the memory is shared with other Guests: sends go to them, not the Launcher. */
   shared: boolean;
+  /** Whether some of those Guests may be outside this Host (H:535). */
+  beyondHost?: boolean;
 }
 
 /** get_futex_key: the identity of `key`, or undefined if it is not a valid key (spec 8.4). */
@@ -38,7 +40,8 @@ export function keyIdentity(guest: Guest, key: number): KeyIdentity | undefined 
   if (key >= guest.memory.ramSize) {
     const page = guest.memory.pageAt(key)!;
     if (guest.host.sharedPages.has(page)) {
-      return { space: page.buffer, offset: page.byteOffset + (key % PAGE_SIZE), shared: true };
+      const beyondHost = guest.host.sharedBeyondHost.has(page);
+      return { space: page.buffer, offset: page.byteOffset + (key % PAGE_SIZE), shared: true, beyondHost };
     }
   }
   return { space: guest, offset: key, shared: false };
@@ -47,7 +50,7 @@ export function keyIdentity(guest: Guest, key: number): KeyIdentity | undefined 
 function sameKey(a: KeyIdentity, b: KeyIdentity): boolean {
   return a.space === b.space && a.offset === b.offset;
 }
-// from book/host-dma.md:115
+// from book/host-dma.md:118
 
 /** One BIND_DMA (lguest_dma_info). */
 export interface DmaBinding {
@@ -60,7 +63,7 @@ export interface DmaBinding {
   guest: Guest;
   irq: number;
 }
-// from book/host-dma.md:151
+// from book/host-dma.md:154
 
 /** LHCALL_BIND_DMA: true (eax = 1) if bound or unbound (spec 8.5). */
 export function bindDma(guest: Guest, key: number, dmas: number, count: number, irq: number): boolean {
@@ -108,7 +111,7 @@ export function releaseAllDma(guest: Guest): void {
     guest.dma[slot] = undefined;
   }
 }
-// from book/host-dma.md:219
+// from book/host-dma.md:222
 
 /** LHCALL_SEND_DMA (spec 8.6). */
 export function sendDma(guest: Guest, key: number, dma: number): void {
@@ -126,6 +129,11 @@ export function sendDma(guest: Guest, key: number, dma: number): void {
   }
   for (let attempt = 0; attempt < 2; attempt++) {
     const target = guest.host.bindings.find((b) => b.guest !== guest && sameKey(b.key, identity));
+    if (target === undefined && identity.beyondHost) {
+      guest.pendingDma = { dmaGpa: dma, key };
+      traceSend(guest, key, dma, "launcher");
+      return;
+    }
     if (target === undefined) {
       traceSend(guest, key, dma, "dropped");
       return;
@@ -145,7 +153,7 @@ function traceSend(
     ...(to === undefined ? {} : { to: to.id }), ...(length === undefined ? {} : { length }),
   });
 }
-// from book/host-dma.md:279
+// from book/host-dma.md:302
 
 /** dma_transfer: copies a send into the first free buffer of a binding (spec 8.6). */
 function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: number): "delivered" | "full" | "failed" {
@@ -181,7 +189,7 @@ function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: numbe
   traceSend(sender, key, dma, i === binding.count ? "full" : "delivered", receiver, length);
   return i === binding.count ? "full" : "delivered";
 }
-// from book/host-dma.md:326
+// from book/host-dma.md:349
 
 /** check_dma_list: every piece in memory, at most a page, within one page (spec 8.5). */
 function checkDmaList(guest: Guest, dma: Dma): boolean {
@@ -196,7 +204,7 @@ function checkDmaList(guest: Guest, dma: Dma): boolean {
   }
   return true;
 }
-// from book/host-dma.md:348
+// from book/host-dma.md:371
 
 /** do_dma and copy_data: the bytes copied, or 0 if a descriptor is bad. */
 function copyData(sender: Guest, source: Dma, receiver: Guest, destination: Dma): number {
@@ -220,7 +228,7 @@ function copyData(sender: Guest, source: Dma, receiver: Guest, destination: Dma)
   }
   return total;
 }
-// from book/host-dma.md:391
+// from book/host-dma.md:414
 
 /** get_dma_buffer: this Guest's first free buffer bound to `key`, and its irq; dma 0 if none (spec 2.7). */
 export function getDmaBuffer(guest: Guest, key: number): { dma: number; irq: number } {
