@@ -65,7 +65,7 @@ function rig(
 /** A GuestLink that records each interrupt with the device page's result at that moment. */
 class RecordingLink extends GuestLink {
   constructor(t: TinyGuest, private readonly pages: Uint8Array[], warnings: string[], readonly log: string[]) {
-    super(t.host, t.guest, PAGE + pages.length * 4096, (line) => warnings.push(line));
+    super(t.host, t.guest, (line) => warnings.push(line));
   }
   override irq(irq: number): void {
     const results = this.pages.map((page) => new DataView(page.buffer).getInt32(BLOCK_PAGE.result, true));

@@ -14,7 +14,7 @@ import { ConsoleDevice } from "../src/devices/console.ts";
 import { DeviceBus } from "../src/devices/bus.ts";
 import { GuestLink } from "../src/devices/link.ts";
 import { ControlCCounter } from "../src/launcher/terminal.ts";
-import { boot, RAM_SIZE, SCRATCH, tinyGuest } from "./helpers/tiny-guest.ts";
+import { boot, SCRATCH, tinyGuest } from "./helpers/tiny-guest.ts";
 import { hcall, jmpSelf } from "./helpers/x86.ts";
 import { bootGuest } from "./helpers/guest-session.ts";
 import { buildElf, genuine } from "./helpers/images.ts";
@@ -34,7 +34,7 @@ function consoleRig(size: number) {
   const output: Uint8Array[] = [];
   const console = new ConsoleDevice((bytes) => output.push(bytes));
   const bus = new DeviceBus([console]);
-  bus.attach([{ index: 1, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, RAM_SIZE, () => {}));
+  bus.attach([{ index: 1, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, () => {}));
   const taken = () => new TextDecoder().decode(t.memory.ram.subarray(BUFFER, BUFFER + t.u32(SCRATCH)));
   return { t, console, bus, BUFFER, taken };
 }
@@ -62,7 +62,7 @@ test("console input that arrives before the Guest binds a buffer is kept, not di
   const t = tinyGuest([...boot, ...jmpSelf]);
   const console = new ConsoleDevice(() => {});
   const bus = new DeviceBus([console]);
-  bus.attach([{ index: 0, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, RAM_SIZE, () => {}));
+  bus.attach([{ index: 0, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, () => {}));
   console.receive(new Uint8Array([65, 66]));
   bus.deliverInput();
   assert.equal(console.inputWaiting(), true);
@@ -74,7 +74,7 @@ test("console output: the pieces are written in order and used_len is their tota
   const written: number[][] = [];
   const device = new ConsoleDevice((bytes) => written.push([...bytes]));
   const other = new DeviceBus([device]);
-  other.attach([{ index: 0, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, RAM_SIZE, () => {}));
+  other.attach([{ index: 0, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, () => {}));
   const SEND = SCRATCH + 0x400;
   const descriptor = new DataView(t.memory.ram.buffer, SEND, 100);
   descriptor.setUint32(4, SCRATCH + 0x500, true);

@@ -32,7 +32,7 @@ function recordingPort(taken = (frame: Uint8Array) => frame.length) {
 }
 
 const device = (slot: number, port: NetworkPort, page?: Uint8Array) =>
-  new NetworkDevice({ slot, features: NET_F_NOCSUM, description: "net", port, page });
+  new NetworkDevice({ slot, features: NET_F_NOCSUM, description: "net", port, page, shared: page !== undefined });
 
 // --- the model ----------------------------------------------------------------
 

@@ -8,11 +8,12 @@ import {
   AC, AF, CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, ID, IF, IOPL, NT, OF, PF, SF, SS, TF, ZF,
 } from "./registers.ts";
 import { decE, incE, sizeMask } from "./arithmetic.ts";
-import { callFarIndirect, jmpFarIndirect } from "./segments.ts";
+import { callFarIndirect, jmpFarIndirect, loadSegment } from "./segments.ts";
+import { enableInterrupts, softwareInterrupt } from "./interrupts.ts";
 import { BOUND_RANGE, BREAKPOINT, GENERAL_PROTECTION, INVALID_OPCODE, OVERFLOW } from "./faults.ts";
 import { STOP_HALT } from "./stop.ts";
 import { CR4_TSD } from "./paging.ts";
-// from book/cpu-control.md:61
+// from book/cpu-control.md:62
 function pushReg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.readReg(insn.opcode & 7, insn.size), insn.size);
 }
@@ -39,17 +40,17 @@ function popRm(cpu: CPU, insn: Insn): void {
     throw fault;
   }
 }
-// from book/cpu-control.md:96
+// from book/cpu-control.md:97
 function pushSeg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.segSelector[insn.op], insn.size);
 }
 
 function popSeg(cpu: CPU, insn: Insn): void {
   const selector = cpu.peek(0, insn.size) & 0xffff;
-  cpu.loadSegment(insn.op, selector);
+  loadSegment(cpu, insn.op, selector);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size);
 }
-// from book/cpu-control.md:111
+// from book/cpu-control.md:112
 function pusha(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const sp = cpu.regs[ESP] & cpu.stackMask;
@@ -64,7 +65,7 @@ function popa(cpu: CPU, insn: Insn): void {
   for (const n of [7, 6, 5, 3, 2, 1, 0]) cpu.writeReg(n, size, values[7 - n]);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + 8 * size);
 }
-// from book/cpu-control.md:138
+// from book/cpu-control.md:139
 function pushf(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.eflags() & 0xfcffff & sizeMask(insn.size), insn.size);
 }
@@ -82,7 +83,7 @@ function popf(cpu: CPU, insn: Insn): void {
   const value = cpu.pop(insn.size);
   cpu.setEflags(value, writableFlags(cpu) & sizeMask(insn.size));
 }
-// from book/cpu-control.md:172
+// from book/cpu-control.md:173
 function enter(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const frameSize = insn.imm & 0xffff;
@@ -114,7 +115,7 @@ function leave(cpu: CPU, insn: Insn): void {
   cpu.setStackPointer(bp + insn.size);
   cpu.writeReg(EBP, insn.size, value);
 }
-// from book/cpu-control.md:223
+// from book/cpu-control.md:224
 function target(cpu: CPU, insn: Insn, destination: number): number {
   return insn.size === 2 ? destination & 0xffff : destination | 0;
 }
@@ -148,7 +149,7 @@ function ret(cpu: CPU, insn: Insn): void {
   cpu.jumpTo(destination);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size + (insn.opcode === 0xc2 ? insn.imm : 0));
 }
-// from book/cpu-control.md:271
+// from book/cpu-control.md:272
 function loop(cpu: CPU, insn: Insn): void {
   let count: number;
   if (insn.addr16) {
@@ -168,17 +169,17 @@ function jcxz(cpu: CPU, insn: Insn): void {
   const count = insn.addr16 ? cpu.regs16[ECX << 1] : cpu.regs[ECX];
   if (count === 0) cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
-// from book/cpu-control.md:301
+// from book/cpu-control.md:302
 function intN(cpu: CPU, insn: Insn): void {
-  cpu.softwareInterrupt(insn.imm & 0xff);
+  softwareInterrupt(cpu, insn.imm & 0xff);
 }
 
 function int3(cpu: CPU): void {
-  cpu.softwareInterrupt(BREAKPOINT);
+  softwareInterrupt(cpu, BREAKPOINT);
 }
 
 function into(cpu: CPU): void {
-  if (cpu.overflow()) cpu.softwareInterrupt(OVERFLOW);
+  if (cpu.overflow()) softwareInterrupt(cpu, OVERFLOW);
 }
 
 function bound(cpu: CPU, insn: Insn): void {
@@ -193,7 +194,7 @@ function bound(cpu: CPU, insn: Insn): void {
   const high = extend(cpu.readMemory(highAddress, size));
   if (index < low || index > high) throw cpu.fault(BOUND_RANGE);
 }
-// from book/cpu-control.md:340
+// from book/cpu-control.md:348
 function flagOperation(cpu: CPU, insn: Insn): void {
   switch (insn.opcode) {
     case 0xf5: cpu.setEflags(cpu.carry() ^ 1, CF); break; // cmc
@@ -204,10 +205,14 @@ function flagOperation(cpu: CPU, insn: Insn): void {
   }
 }
 
+function salc(cpu: CPU): void {
+  cpu.regs8[0] = cpu.carry() ? 0xff : 0;
+}
+
 function interruptFlag(cpu: CPU, insn: Insn): void {
   if (cpu.cpl > (cpu.flags & IOPL) >> 12) throw cpu.fault(GENERAL_PROTECTION, 0);
   if (insn.opcode === 0xfa) cpu.flags &= ~IF;
-  else cpu.enableInterrupts();
+  else enableInterrupts(cpu);
 }
 
 function hlt(cpu: CPU): void {
@@ -215,9 +220,10 @@ function hlt(cpu: CPU): void {
   cpu.stopReason = STOP_HALT;
   cpu.attention = 1;
 }
-// from book/cpu-control.md:381
+// from book/cpu-control.md:397
 /** CPUID leaf 1 EDX bits. */
-export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_CX8 = 1 << 8, CPUID_CMOV = 1 << 15;
+export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_MSR = 1 << 5, CPUID_CX8 = 1 << 8, CPUID_SEP = 1 << 11,
+  CPUID_CMOV = 1 << 15, CPUID_MMX = 1 << 23, CPUID_FXSR = 1 << 24, CPUID_SSE = 1 << 25;
 export const CPUID_SIGNATURE = (6 << 8) | (1 << 4) | 9; // family 6, model 1, stepping 9
 
 function cpuid(cpu: CPU): void {
@@ -234,22 +240,34 @@ function cpuid(cpu: CPU): void {
   cpu.regs[ECX] = 0;
   cpu.regs[EDX] = cpu.cpuidFeatures;
 }
-// from book/cpu-control.md:414
+// from book/cpu-control.md:431
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:440 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:474 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
-  // from book/cpu-control.md:416
+  // from book/cpu-control.md:433
   const count = cpu.timestamp();
   cpu.regs[EAX] = Number(BigInt.asIntN(32, count));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, count >> 32n));
 }
-// from book/cpu-control.md:438
+// from book/cpu-control.md:483
 function invalid(cpu: CPU): void {
   throw cpu.fault(INVALID_OPCODE);
 }
 
 function nopRm(): void {}
-// from book/cpu-control.md:448
+
+const hintNop = op("nop", "Ev", nopRm);
+const prefetch = (name: string) => op(name, "Mb", nopRm);
+
+/** 0F 18: the SSE prefetches by name for /0-/3 in memory, and hint NOPs for every form. */
+const prefetchGroup: OpcodeEntry = {
+  ...group([
+    prefetch("prefetchnta"), prefetch("prefetcht0"), prefetch("prefetcht1"), prefetch("prefetcht2"),
+    hintNop, hintNop, hintNop, hintNop,
+  ]),
+  registerForms: new Array<OpcodeEntry>(64).fill(hintNop),
+};
+// from book/cpu-control.md:505
 const oneByte: Record<number, OpcodeEntry> = {
   0x06: op("push", "ES", pushSeg, { op: 0, size: "v" }),
   0x07: op("pop", "ES", popSeg, { op: 0, size: "v" }),
@@ -280,6 +298,7 @@ const oneByte: Record<number, OpcodeEntry> = {
   0xe8: op("call", "Jz", callRel),
   0xe9: op("jmp", "Jz", jmpRel),
   0xeb: op("jmp", "Jb", jmpRel, { size: "v" }),
+  0xd6: op("salc", "", salc),
   0xf4: op("hlt", "", hlt),
   0xf5: op("cmc", "", flagOperation),
   0xf8: op("clc", "", flagOperation),
@@ -298,14 +317,17 @@ for (let cc = 0; cc < 16; cc++) oneByte[0x70 + cc] = op("j", "Jb", jcc, { op: cc
 
 const twoByte: Record<number, OpcodeEntry> = {
   0x0b: op("ud2", "", invalid),
-  0x1f: op("nop", "Ev", nopRm),
+  0x18: prefetchGroup,
   0x31: op("rdtsc", "", rdtsc),
   0xa0: op("push", "FS", pushSeg, { op: 4, size: "v" }),
   0xa1: op("pop", "FS", popSeg, { op: 4, size: "v" }),
   0xa2: op("cpuid", "", cpuid),
   0xa8: op("push", "GS", pushSeg, { op: 5, size: "v" }),
   0xa9: op("pop", "GS", popSeg, { op: 5, size: "v" }),
+  0xb9: op("ud1", "Gv,Ev", invalid),
+  0xff: op("ud0", "Gv,Ev", invalid),
 };
 for (let cc = 0; cc < 16; cc++) twoByte[0x80 + cc] = op("j", "Jz", jcc, { op: cc });
+for (let opcode = 0x19; opcode <= 0x1f; opcode++) twoByte[opcode] = hintNop;
 
 export const controlOpcodes: OpcodeFragment = { oneByte, twoByte };

@@ -25,10 +25,12 @@ export interface NetworkOptions {
   features: number;
   description: string;
   port: NetworkPort;
-  /** The page, when it is shared with other Guests (--sharenet). */
+  /** The page, when the device brings its own: shared with other Guests (--sharenet), or preset (--tunnet). */
   page?: Uint8Array;
+  /** The page is shared with other Guests (spec 8.4). */
+  shared?: boolean;
 }
-// from book/devices-network.md:68
+// from book/devices-network.md:71
 
 export class NetworkDevice implements Device {
   readonly requirements: DeviceRequirements;
@@ -46,7 +48,7 @@ export class NetworkDevice implements Device {
     this.port = options.port;
     this.requirements = {
       type: DEVICE_TYPE.net, features: options.features | options.slot, pages: 1,
-      description: options.description, memory: options.page, shared: options.page !== undefined,
+      description: options.description, memory: options.page, shared: options.shared ?? false,
     };
   }
 
@@ -66,14 +68,14 @@ export class NetworkDevice implements Device {
   serves(key: number): boolean {
     return key >= this.pageGpa && key < this.pageGpa + 4096;
   }
-// from book/devices-network.md:117
+// from book/devices-network.md:120
 
   output(key: number, send: DmaBuffer): number {
     const slot = (key - this.pageGpa) / 4;
     if (slot >= SLOTS || slot === this.slot) return 0;
     return this.port.send(slot, this.link!.gather(send));
   }
-// from book/devices-network.md:136
+// from book/devices-network.md:139
 
   /** A frame for this Guest; false if it had no free buffer (the frame is dropped). */
   receive(frame: Uint8Array): boolean {
@@ -88,7 +90,7 @@ export class NetworkDevice implements Device {
     link.irq(free.irq);
     return true;
   }
-// from book/devices-network.md:161
+// from book/devices-network.md:164
 
   deliverInput(): void {
     if (this.link === undefined) return;

@@ -150,10 +150,10 @@ void do_syscall(struct trap_frame *f);
 void user_fault(struct trap_frame *f) __attribute__((noreturn));
 int run_program(unsigned program);
 extern u32 fpu_traps;
-/* from book/guest-user.md:952 */
+/* from book/guest-user.md:964 */
 void shell(void) __attribute__((noreturn));
 const char *strstr_word(const char *text, const char *word);
-/* from book/guest-user.md:1183 */
+/* from book/guest-user.md:1195 */
 enum hostile_mode {
 	HOSTILE_NONE, HOSTILE_EARLY, HOSTILE_TRAP, HOSTILE_INIT2, HOSTILE_BADCALL, HOSTILE_RING,
 	HOSTILE_GDT, HOSTILE_IDT, HOSTILE_STACK, HOSTILE_STACKPAGES, HOSTILE_PTE, HOSTILE_PGD,

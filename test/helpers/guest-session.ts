@@ -25,6 +25,8 @@ export interface GuestSession {
   reflected: Map<number, number>;
   /** Page directories the Guest switched to with NEW_PGTABLE, in order. */
   newPagetables: number[];
+  /** Every console output descriptor the Guest sent: its gpa and its 100 bytes as they were. */
+  consoleDescriptors: { gpa: number; bytes: Uint8Array }[];
   cpu: CPU;
   guest: Guest;
   host: Host;
@@ -67,6 +69,7 @@ export function bootGuest(
   const session = {
     output: "", dead: undefined as string | undefined, warnings: [] as string[], callLog: [] as number[], hypercalls: new Map<number, number>(),
     reflected: new Map<number, number>(), newPagetables: [] as number[],
+    consoleDescriptors: [] as { gpa: number; bytes: Uint8Array }[],
   };
   const trace = (event: HostEvent) => {
     if (event.type === "hypercall") {
@@ -85,7 +88,7 @@ export function bootGuest(
   if (!initialized.ok) throw new Error(initialized.message);
   const guest = initialized.guest;
   cpu = guest.cpu;
-  bus.attach(layout.devices, new GuestLink(host, guest, top, (line) => session.warnings.push(line)));
+  bus.attach(layout.devices, new GuestLink(host, guest, (line) => session.warnings.push(line)));
   return Object.assign(session, {
     cpu,
     guest,
@@ -98,6 +101,7 @@ export function bootGuest(
       while (session.dead === undefined && !until() && guest.cpu.instructions < limit) {
         const result = host.run(guest, 100_000);
         if (result.kind === "dma") {
+          if (result.key === 0) session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
           bus.handleDma(result.dmaGpa, result.key);
         } else if (result.kind === "dead") {
           session.dead = result.reason;

@@ -65,7 +65,7 @@ export function netGuest(host: Host, device: NetworkDevice, index = 0): NetGuest
     descriptors.setUint16(i * 100 + 68, RX_SIZE, true);
   }
   const bus = new DeviceBus([device]);
-  bus.attach([{ index, pfn: PAGE_GPA / 4096, memory: page }], new GuestLink(host, t.guest, PAGE_GPA + 4096, () => {}));
+  bus.attach([{ index, pfn: PAGE_GPA / 4096, memory: page }], new GuestLink(host, t.guest, () => {}));
   return {
     t, bus, device,
     send(slot, frame) {
