@@ -16,8 +16,9 @@ import type { LauncherDevice } from "./src/launcher/backend.ts";
 import { blockDevice } from "./src/launcher/block-file.ts";
 import { consoleDevice } from "./src/launcher/terminal.ts";
 import { shareNetDevice } from "./src/launcher/sharenet.ts";
+import { tunNetDevice } from "./src/launcher/tap.ts";
 
-// from lguest.ts.md:954 <<read a file the person named>>
+// from lguest.ts.md:955 <<read a file the person named>>
 function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
   try {
     if (statSync(path).isDirectory()) throw new LaunchError(`${what} ${path} is a directory, not a file`);
@@ -29,9 +30,9 @@ function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
     throw new LaunchError(`${what} ${path} ${why}`);
   }
 }
-// from lguest.ts.md:920
+// from lguest.ts.md:921
 
-// from lguest.ts.md:976 <<run the launcher>>
+// from lguest.ts.md:977 <<run the launcher>>
 export function main(argv: string[]): number | Promise<number> {
   try {
     const command = parseArguments(argv);
@@ -78,7 +79,7 @@ function boot(
     throw error;
   }
 }
-// from lguest.ts.md:1031 <<run the launcher>>
+// from lguest.ts.md:1032 <<run the launcher>>
 function runBare(command: BareCommand): number {
   const kernel = readNamedFile(command.kernel, "kernel");
   const machine = makeBareMachine(kernel, command.kernel, command.memoryBytes, (bytes) => process.stdout.write(bytes));
@@ -90,7 +91,7 @@ function runBare(command: BareCommand): number {
   if (machine.ending) console.error(`lguest: ${machine.ending}`);
   return machine.exitStatus ?? 1;
 }
-// from lguest.ts.md:1056 <<run the launcher>>
+// from lguest.ts.md:1057 <<run the launcher>>
 function openDevices(command: GuestCommand): LauncherDevice[] | Promise<LauncherDevice[]> {
   const warn = (line: string) => console.error(`lguest: ${line}`);
   const opened: LauncherDevice[] = [];
@@ -126,16 +127,16 @@ function openDevice(request: DeviceRequest, warn: (line: string) => void): Launc
     case "sharenet":
       return shareNetDevice(request.file);
     case "tunnet":
-      throw new LaunchError(`--${request.kind} is not built yet`);
+      return tunNetDevice("ip" in request ? { ip: request.ip } : { bridge: request.bridge }, warn);
   }
 }
 
 function closeDevices(devices: LauncherDevice[]): void {
   for (const { backend } of devices) backend.close?.();
 }
-// from lguest.ts.md:922
+// from lguest.ts.md:923
 
-// from lguest.ts.md:1106 <<report what went wrong>>
+// from lguest.ts.md:1107 <<report what went wrong>>
 function reportFailure(error: unknown): number {
   if (error instanceof LaunchError) {
     console.error(`lguest: ${error.message}`);
@@ -153,9 +154,9 @@ function reportFailure(error: unknown): number {
   }
   return 1;
 }
-// from lguest.ts.md:924
+// from lguest.ts.md:925
 
-// from lguest.ts.md:942 <<run main when started as a program>>
+// from lguest.ts.md:943 <<run main when started as a program>>
 const thisFile = fileURLToPath(import.meta.url);
 const script = process.argv[1] ?? "";
 if (thisFile === script || thisFile === `${script}.ts`) {

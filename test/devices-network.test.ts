@@ -177,7 +177,7 @@ test("two launcher processes on one --sharenet file: slots 0 and 1, each sees th
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, limit = 20_000) {
+async function waitFor(condition: () => Promise<boolean>, limit = 40_000) {
   const deadline = Date.now() + limit;
   while (!(await condition())) {
     if (Date.now() > deadline) assert.fail("timed out");

@@ -38,7 +38,7 @@ export async function startPeer(file: string, mode: "quiet" | "echo" | "deaf" = 
     resolve(code);
   }));
   let seen = 0;
-  const next = async (match: (record: Record<string, unknown>) => boolean, limit = 30_000, from = seen) => {
+  const next = async (match: (record: Record<string, unknown>) => boolean, limit = 45_000, from = seen) => {
     const deadline = Date.now() + limit;
     for (let at = from; ; ) {
       for (; at < records.length; at++) {
