@@ -13,6 +13,8 @@ export interface Peer {
   /** Sends HEX to SLOT and returns the sender's used_len. */
   send(slot: number, bytes: Uint8Array): Promise<number>;
   page(slot: number): Promise<string>;
+  /** Waits until the peer's Guest has received `bytes` (at any time since it started). */
+  received(bytes: Uint8Array): Promise<void>;
   slot: number;
   exited: Promise<number | null>;
 }
@@ -66,6 +68,12 @@ export async function startPeer(file: string, mode: "quiet" | "echo" | "deaf" = 
     async page(slot) {
       peer.command({ page: slot });
       return (await next((r) => r.page === slot)).entry as string;
+    },
+    async received(bytes) {
+      const wanted = Buffer.from(bytes).toString("hex");
+      const before = seen;
+      await next((r) => r.frame === wanted, undefined, 0);
+      seen = Math.max(seen, before);
     },
   };
   peer.slot = (await next((r) => "slot" in r, 60_000)).slot as number;
