@@ -44,6 +44,12 @@ test("--tunnet=IP in a network namespace: the launcher makes a TAP, gives it IP,
   assert.equal(result.status, 0, result.output);
   assert.match(result.output, /3 packets transmitted, 3 received, 0% packet loss/);
   assert.match(result.output, /64 bytes from 192\.168\.19\.2: icmp_seq=1/);
+  const mac = /tap0: .*link\/ether ([0-9a-f:]{17})/.exec(result.links)?.[1];
+  assert.ok(mac, result.links);
+  const promiscuous = [...Buffer.from(mac.replace(/:/g, ""), "hex")];
+  promiscuous[0] |= 1;
+  assert.equal(result.slot0, Buffer.from(promiscuous).toString("hex"), "slot 0 is the TAP's MAC with the promiscuous bit");
+  assert.equal(result.features, 0x8001, "features: the Guest's slot 1 and DEVICE_F_RANDOMNESS, no NOCSUM");
 });
 
 test("--tunnet=bridge:NAME: the TAP joins the bridge, and the host pings the guest across it", (t) => {

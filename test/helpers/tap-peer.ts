@@ -7,7 +7,7 @@
 //
 //   unshare --net node --import tsx test/helpers/tap-peer.ts HOST_IP|bridge:NAME GUEST_IP
 // (with a bridge, the bridge must exist and have the host's address).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { Host } from "../../src/host/host.ts";
 import type { NetworkDevice } from "../../src/devices/network.ts";
 import { tunNetDevice } from "../../src/launcher/tap.ts";
@@ -79,8 +79,10 @@ let output = "";
 ping.stdout.on("data", (chunk) => (output += chunk));
 ping.stderr.on("data", (chunk) => (output += chunk));
 let done = false;
+const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
 ping.on("exit", (status) => {
-  process.stdout.write(JSON.stringify({ status, output, dropped: network.dropped }) + "\n");
+  const slot0 = Buffer.from(page.subarray(0, 6)).toString("hex");
+  process.stdout.write(JSON.stringify({ status, output, dropped: network.dropped, slot0, features: network.requirements.features, links }) + "\n");
   done = true;
   wake?.();
 });
