@@ -13,6 +13,7 @@ import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMem
 import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
+import { Translator, translationSettings } from "./translator.ts";
 import type { CpuState } from "./state.ts";
 import {
   AF, ARITHMETIC_FLAGS, CF, CS, DS, EBP, ES, ESP, FLAGS_ALWAYS_ONE, FS, GS, IF, NT, OF, PF, reg8Index, RF, SF,
@@ -38,7 +39,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:125
+  // from book/cpu-loop.md:126
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -47,7 +48,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:126
+  // from book/cpu-loop.md:127
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -60,13 +61,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:127
+  // from book/cpu-loop.md:128
   // from book/cpu-state.md:415 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:128
+  // from book/cpu-loop.md:129
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -79,8 +80,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:129
-  // from book/cpu-loop.md:152 <<the CPU's other state>>
+  // from book/cpu-loop.md:130
+  // from book/cpu-loop.md:154 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -98,7 +99,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:215 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:219 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -109,10 +110,13 @@ export class CPU {
    * The decoded instructions of the page the loop is fetching from, and the
    * eip of that page's first byte; NO_CODE when the next fetch must look again.
    */
-  private fetchPage: readonly (Insn | undefined)[] = NO_CODE;
-  private fetchEipBase = 0;
+  fetchPage: readonly (Insn | undefined)[] = NO_CODE;
+  fetchEipBase = 0;
   /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
+  // from book/cpu-loop.md:172 <<the CPU's other state>>
+  /** The translator (the next chapter), or undefined when translation is off. */
+  translator: Translator | undefined = undefined;
   // from book/cpu-operands.md:182 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
@@ -193,7 +197,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:130
+// from book/cpu-loop.md:131
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -203,13 +207,14 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:177 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:181 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-  // from book/cpu-loop.md:140
+    // from book/cpu-loop.md:141
+    if (translationSettings.mode !== "off") this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -477,7 +482,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:188 <<CPU methods>>
+  // from book/cpu-loop.md:192 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -487,8 +492,8 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:245 <<CPU methods>>
-  private protectCode(physicalPage: number): void {
+  // from book/cpu-loop.md:249 <<CPU methods>>
+  protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
     for (let k = 0; k < filled; k++) {
@@ -512,10 +517,11 @@ export class CPU {
       if (key >>> 12 === physicalPage || crossing.secondPage === physicalPage) this.crossingCode.delete(key);
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
+    if (this.translator !== undefined) this.translator.forget(physicalPage);
   }
-  // from book/cpu-loop.md:310 <<CPU methods>>
+  // from book/cpu-loop.md:315 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
-  private fetchSlowly(): Insn {
+  fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const offset = linear & 0xfff;
     const physicalPage = this.physicalPageOf(linear);
@@ -532,11 +538,11 @@ export class CPU {
     this.fetchPage = page !== undefined && !this.codeLimitChecked ? page : NO_CODE;
     this.fetchEipBase = (this.eip - offset) | 0;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
-    // from book/cpu-segments.md:285 <<check an instruction against the code segment>>
+    // from book/cpu-segments.md:286 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:329 <<CPU methods>>
+    // from book/cpu-loop.md:334 <<CPU methods>>
     return insn;
   }
 
@@ -571,14 +577,16 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:372 <<CPU methods>>
+  // from book/cpu-loop.md:377 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
+    this.attention = 1;
   }
-  // from book/cpu-loop.md:390 <<CPU methods>>
+  // from book/cpu-loop.md:396 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
+    if (this.translator !== undefined) return this.translator.run(budget);
     this.stopReason = STOP_BUDGET;
     const limit = this.instructions + budget;
     for (;;) {
@@ -586,13 +594,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:282 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:287 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:400 <<CPU methods>>
+          // from book/cpu-loop.md:407 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:453 <<execute the instruction>>
+          // from book/cpu-loop.md:460 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -608,7 +616,7 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:402 <<CPU methods>>
+          // from book/cpu-loop.md:409 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason;
@@ -618,6 +626,15 @@ export class CPU {
         if (!this.takeEvent(this.exceptionVector, this.exceptionErrorCode, EVENT_EXCEPTION)) return this.stopReason;
       }
     }
+  }
+  // from book/cpu-translator.md:92 <<CPU methods>>
+  /**
+   * The one condition under which the CPU must run instruction by instruction
+   * in the interpreter: an instruction hook (the tracer), the trap flag
+   * (single-stepping), or a breakpoint enabled in DR7.
+   */
+  mustInterpret(): boolean {
+    return this.instructionHook !== undefined || (this.flags & TF) !== 0 || (this.debugRegisters[7] & 0xff) !== 0;
   }
   // from book/cpu-operands.md:15 <<CPU methods>>
   /** The offset of the instruction's memory operand. */
@@ -638,7 +655,7 @@ export class CPU {
   // from book/cpu-operands.md:44 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
-    // from book/cpu-segments.md:249 <<check an access against its segment>>
+    // from book/cpu-segments.md:250 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) this.checkSegment(seg, offset, size, write);
     // from book/cpu-operands.md:47 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
@@ -785,7 +802,7 @@ export class CPU {
   // from book/cpu-control.md:214 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
-    // from book/cpu-segments.md:281 <<check a jump target against the code segment>>
+    // from book/cpu-segments.md:282 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
     // from book/cpu-control.md:217 <<CPU methods>>
     this.eip = target;
@@ -854,6 +871,7 @@ export class CPU {
     const flat = usable && limit === 0xffffffff && (code || !(access & ACCESS_EXPAND_DOWN));
     this.segFastRead[segment] = flat && (!code || (access & ACCESS_READABLE) !== 0) ? 1 : 0;
     this.segFastWrite[segment] = flat && !code && (access & ACCESS_WRITABLE) !== 0 ? 1 : 0;
+    this.attention = 1; // a translated region assumed the old segment: it must look again
     if (segment === CS) {
       this.refetch();
       this.codeLimitChecked = limit !== 0xffffffff;
@@ -869,7 +887,7 @@ export class CPU {
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-segments.md:253 <<CPU methods>>
+  // from book/cpu-segments.md:254 <<CPU methods>>
   private checkSegment(seg: number, offset: number, size: number, write: boolean): void {
     const access = this.segAccess[seg];
     const vector = seg === SS ? STACK_FAULT : GENERAL_PROTECTION;
@@ -887,7 +905,7 @@ export class CPU {
       throw this.fault(vector, 0);
     }
   }
-  // from book/cpu-segments.md:302 <<CPU methods>>
+  // from book/cpu-segments.md:303 <<CPU methods>>
   /** Reads and checks a code-segment descriptor; returns its address. */
   checkCodeSegment(selector: number, errorBits = 0): number {
     if ((selector & 0xfffc) === 0) throw this.fault(GENERAL_PROTECTION, errorBits);
@@ -907,14 +925,14 @@ export class CPU {
     this.setSegmentCache(CS, (selector & 0xfffc) | cpl, baseOf(low, high), limitOf(low, high), high);
     if (cpl !== this.cpl) this.setPrivilege(cpl);
   }
-  // from book/cpu-segments.md:328 <<CPU methods>>
+  // from book/cpu-segments.md:329 <<CPU methods>>
   checkDirectTransfer(selector: number): void {
     const high = this.descriptorHigh;
     const dpl = dplOf(high);
     const allowed = high & ACCESS_CONFORMING ? dpl <= this.cpl : (selector & 3) <= this.cpl && dpl === this.cpl;
     if (!allowed) throw this.fault(GENERAL_PROTECTION, selector & 0xfffc);
   }
-  // from book/cpu-segments.md:498 <<CPU methods>>
+  // from book/cpu-segments.md:499 <<CPU methods>>
   /**
    * The common end of retf and iret: return to cs:eip, popping the outer
    * stack (after `release` more bytes) if cs's RPL is an outer ring.
@@ -936,7 +954,7 @@ export class CPU {
       this.setStackPointer((this.regs[ESP] & this.stackMask) + popped + release);
       return false;
     }
-    // from book/cpu-segments.md:532 <<return to an outer ring>>
+    // from book/cpu-segments.md:533 <<return to an outer ring>>
     const newEsp = this.peek(popped + release, size);
     const newSs = this.peek(popped + release + size, size) & 0xffff;
     if ((newSs & 0xfffc) === 0) throw this.fault(GENERAL_PROTECTION, 0);
@@ -960,10 +978,10 @@ export class CPU {
       const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
       if ((access & ACCESS_PRESENT) && !conformingCode && dplOf(access) < rpl) this.setSegmentCache(segment, 0, 0, 0, 0);
     }
-    // from book/cpu-segments.md:520 <<CPU methods>>
+    // from book/cpu-segments.md:521 <<CPU methods>>
     return true;
   }
-  // from book/cpu-segments.md:638 <<CPU methods>>
+  // from book/cpu-segments.md:639 <<CPU methods>>
   /** Sets ZF alone. */
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
@@ -1146,7 +1164,7 @@ export class CPU {
   }
   // from book/cpu-interrupts.md:336 <<CPU methods>>
   /** Called by the loop when attention is set; returns true to stop. */
-  private serviceAttention(): boolean {
+  serviceAttention(): boolean {
     if (this.stopReason !== STOP_BUDGET) return true;
     if (this.singleStepPending) {
       this.singleStepPending = false;
@@ -1284,5 +1302,5 @@ export class CPU {
     this.setEflags(state.eflags, -1);
     this.flushTlb();
   }
-// from book/cpu-loop.md:143
+// from book/cpu-loop.md:145
 }
