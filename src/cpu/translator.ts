@@ -21,7 +21,7 @@ const HOT_ENTRY = 32;
 /** Regions per page at most. */
 const MAX_REGIONS_PER_PAGE = 64;
 /** Writes that throw a page's translation away before the page is left to the interpreter for good. */
-const REWRITE_LIMIT = 16;
+export const REWRITE_LIMIT = 16;
 /** Instructions per region. */
 const MAX_INSTRUCTIONS = 200;
 /** Instructions per block: the longest a region runs without looking at the attention word. */
@@ -30,7 +30,7 @@ const MAX_BLOCK = 64;
 const MAX_REGIONS = 2048;
 const MAX_SOURCE_BYTES = 48 << 20;
 // from book/cpu-translator.md:124
-// from book/cpu-translator.md:454 <<the flag kinds>>
+// from book/cpu-translator.md:455 <<the flag kinds>>
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6;
 
 function kindOf(operation: number, size: number): number {
@@ -65,7 +65,7 @@ function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: num
   flushFlags(cpu, kind, a, b, r, c);
   return cpu.carry();
 }
-// from book/cpu-translator.md:498 <<the flag kinds>>
+// from book/cpu-translator.md:499 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -139,7 +139,7 @@ function carryExpression(kind: number): string | undefined {
   return undefined;
 }
 // from book/cpu-translator.md:125
-// from book/cpu-translator.md:577 <<the region's helpers>>
+// from book/cpu-translator.md:578 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], faultOffsets: Int32Array, faultIndexes: Int32Array,
 ) => (cpu: CPU, pc: number, room: number) => void;
@@ -173,7 +173,7 @@ function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
 // from book/cpu-translator.md:127
-// from book/cpu-translator.md:372 <<the code generator>>
+// from book/cpu-translator.md:373 <<the code generator>>
 interface PageCode {
   /** Decoded instructions by page offset. */
   insns: Map<number, Insn>;
@@ -222,7 +222,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
     throw error;
   }
 }
-// from book/cpu-translator.md:428 <<the code generator>>
+// from book/cpu-translator.md:429 <<the code generator>>
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -237,7 +237,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:606 <<the code generator>>
+// from book/cpu-translator.md:607 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -270,7 +270,7 @@ class Generator {
     this.faultIndexes.push(this.index + (handler ? 0x10000 : 0));
   }
 
-  // from book/cpu-translator.md:651 <<reading and writing operands>>
+  // from book/cpu-translator.md:652 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -292,7 +292,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:681 <<reading and writing operands>>
+  // from book/cpu-translator.md:682 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`;
@@ -337,7 +337,7 @@ class Generator {
     }
     this.write(value, size);
   }
-  // from book/cpu-translator.md:732 <<reading and writing operands>>
+  // from book/cpu-translator.md:733 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.faultPoint();
@@ -352,8 +352,8 @@ class Generator {
     const slowWrite = size === 4 ? "write32" : size === 2 ? "write16" : "write8";
     return (value) => this.emit(`if (fast) ${view}[${index}] = ${value}; else ${slowWrite}(cpu, a, ${value});`);
   }
-  // from book/cpu-translator.md:639 <<the code generator>>
-  // from book/cpu-translator.md:751 <<reading the flags>>
+  // from book/cpu-translator.md:640 <<the code generator>>
+  // from book/cpu-translator.md:752 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -379,8 +379,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:640 <<the code generator>>
-  // from book/cpu-translator.md:811 <<the instructions>>
+  // from book/cpu-translator.md:641 <<the code generator>>
+  // from book/cpu-translator.md:812 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     if (!this.translatable(insn)) {
@@ -394,7 +394,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:889 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:890 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -458,8 +458,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:825 <<the instructions>>
-      // from book/cpu-translator.md:957 <<translate the moves>>
+      // from book/cpu-translator.md:826 <<the instructions>>
+      // from book/cpu-translator.md:958 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -515,8 +515,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:826 <<the instructions>>
-      // from book/cpu-translator.md:1020 <<translate the control transfers>>
+      // from book/cpu-translator.md:827 <<the instructions>>
+      // from book/cpu-translator.md:1021 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { pc = ${this.next + insn.imm}; continue loop; }`);
@@ -566,7 +566,7 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:827 <<the instructions>>
+    // from book/cpu-translator.md:828 <<the instructions>>
     }
     this.emit("}");
     if (!ended && insn.rm < 0 && usesMemory(insn)) {
@@ -574,7 +574,7 @@ class Generator {
     }
     return ended;
   }
-  // from book/cpu-translator.md:841 <<the instructions>>
+  // from book/cpu-translator.md:842 <<the instructions>>
   translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -616,8 +616,8 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:641 <<the code generator>>
-  // from book/cpu-translator.md:787 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:642 <<the code generator>>
+  // from book/cpu-translator.md:788 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
@@ -634,15 +634,15 @@ class Generator {
     this.emit(`n += ${this.index + 1}; pc = (cpu.eip - eipBase) | 0;`);
     this.emit(`if (cpu.attention !== 0) break loop; continue loop; }`);
   }
-// from book/cpu-translator.md:642 <<the code generator>>
+// from book/cpu-translator.md:643 <<the code generator>>
 }
-// from book/cpu-translator.md:1075 <<the code generator>>
+// from book/cpu-translator.md:1076 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1090 <<the code generator>>
+// from book/cpu-translator.md:1091 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; faultOffsets: Int32Array; faultIndexes: Int32Array;
 } {
@@ -660,7 +660,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("loop: for (;;) {");
   g.emit("switch (pc) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1137 <<write one block>>
+    // from book/cpu-translator.md:1138 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -685,7 +685,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; pc = ${g.next}; continue loop;`);
     g.emit("}");
-  // from book/cpu-translator.md:1108 <<the code generator>>
+  // from book/cpu-translator.md:1109 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
@@ -732,7 +732,7 @@ export class Translator {
   private readonly factories = new Map<string, RegionFactory>();
   regionCount = 0;
   sourceBytes = 0;
-  // from book/cpu-translator.md:354 <<the translator's statistics>>
+  // from book/cpu-translator.md:355 <<the translator's statistics>>
   /** Regions made, distinct functions compiled, translations thrown away, whole flushes. */
   translations = 0;
   compilations = 0;
@@ -854,8 +854,9 @@ export class Translator {
     const regions = this.pages[page];
     if (regions === undefined) return;
     this.pages[page] = undefined;
+    if (regions.count === 0) return; // only counts of entries: nothing ran from it
     this.regionCount -= regions.count;
-    if (regions.count > 0 && this.rewrites[page] < 255) this.rewrites[page]++;
+    if (this.rewrites[page] < 255) this.rewrites[page]++;
     this.invalidations++;
     this.cpu.attention = 1;
   }
