@@ -19,10 +19,11 @@ const CODE = 0x1000, FUNCTION = 0x3000;
 
 /** A flat ring-0 machine with `code` at 0x1000, made with translation `mode`. */
 function machine(mode: TranslationMode, code: number[]): CPU {
-  const saved = translationSettings.mode;
+  const saved = { ...translationSettings };
   translationSettings.mode = mode;
+  translationSettings.hotEntry = 16; // "on": these loops of a few hundred iterations get hot
   const cpu = new CPU(new PhysicalMemory(0x800000));
-  translationSettings.mode = saved;
+  Object.assign(translationSettings, saved);
   cpu.memory.ram.set(code, CODE);
   cpu.eip = CODE;
   cpu.regs[ESP] = 0x80000;

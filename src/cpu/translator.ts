@@ -13,11 +13,9 @@ import { STOP_BUDGET } from "./stop.ts";
 /** off: the interpreter alone; on: hot pages translated; forced: every page, from its first instruction. */
 export type TranslationMode = "off" | "on" | "forced";
 
-export const translationSettings: { mode: TranslationMode } = { mode: "on" };
-
-// from book/cpu-translator.md:288 <<the translator's limits>>
+// from book/cpu-translator.md:291 <<the translator's limits>>
 /** Entries into a block at one offset before a region is translated from there. */
-const HOT_ENTRY = 32;
+const HOT_ENTRY = 1000;
 /** Regions per page at most. */
 const MAX_REGIONS_PER_PAGE = 64;
 /** Writes that throw a page's translation away before the page is left to the interpreter for good. */
@@ -29,8 +27,11 @@ const MAX_BLOCK = 64;
 /** Translations kept before all are thrown away: regions and bytes of generated source. */
 const MAX_REGIONS = 2048;
 const MAX_SOURCE_BYTES = 48 << 20;
-// from book/cpu-translator.md:124
-// from book/cpu-translator.md:455 <<the flag kinds>>
+// from book/cpu-translator.md:122
+
+export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
+
+// from book/cpu-translator.md:458 <<the flag kinds>>
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6;
 
 function kindOf(operation: number, size: number): number {
@@ -55,17 +56,48 @@ function flushFlags(cpu: CPU, kind: number, a: number, b: number, r: number, c: 
   }
 }
 
-/** A condition read where the kind is known only at run time. */
+/**
+ * A condition read where the kind is known only at run time: the
+ * interpreter's formulas on the locals, without touching the CPU's record.
+ */
 function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number, r: number, c: number): boolean {
-  flushFlags(cpu, kind, a, b, r, c);
-  return cpu.condition(code);
+  if (kind === 0) return cpu.condition(code);
+  const bits = 4 << (kind & 3);
+  const operation = kind >> 2;
+  const top = bits - 1;
+  let carry: number, overflow: number;
+  if (operation === K_LOGIC) {
+    carry = 0;
+    overflow = 0;
+  } else if (operation === K_ADD || operation === K_ADC || operation === K_INC) {
+    carry = operation === K_INC ? c : (((a & b) | ((a | b) & ~r)) >>> top) & 1;
+    overflow = (((a ^ r) & ((operation === K_INC ? 1 : b) ^ r)) >>> top) & 1;
+  } else {
+    const subtrahend = operation === K_DEC ? 1 : b;
+    carry = operation === K_DEC ? c : (((~a & b) | ((~a | b) & r)) >>> top) & 1;
+    overflow = (((a ^ subtrahend) & (a ^ r)) >>> top) & 1;
+  }
+  const zero = (r & (bits === 32 ? -1 : (1 << bits) - 1)) === 0 ? 1 : 0;
+  const sign = (r >>> top) & 1;
+  let result: number;
+  switch (code >> 1) {
+    case 0: result = overflow; break;
+    case 1: result = carry; break;
+    case 2: result = zero; break;
+    case 3: result = carry | zero; break;
+    case 4: result = sign; break;
+    case 5: result = parity[r & 0xff]; break;
+    case 6: result = sign ^ overflow; break;
+    default: result = (sign ^ overflow) | zero; break;
+  }
+  return (result !== 0) !== ((code & 1) === 1);
 }
 
+/** CF as 0 or 1 where the kind is known only at run time. */
 function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): number {
-  flushFlags(cpu, kind, a, b, r, c);
-  return cpu.carry();
+  return conditionOf(cpu, 2, kind, a, b, r, c) ? 1 : 0;
 }
-// from book/cpu-translator.md:499 <<the flag kinds>>
+// from book/cpu-translator.md:533 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -138,8 +170,8 @@ function carryExpression(kind: number): string | undefined {
   }
   return undefined;
 }
-// from book/cpu-translator.md:125
-// from book/cpu-translator.md:578 <<the region's helpers>>
+// from book/cpu-translator.md:126
+// from book/cpu-translator.md:612 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], faultOffsets: Int32Array, faultIndexes: Int32Array,
 ) => (cpu: CPU, pc: number, room: number) => void;
@@ -162,8 +194,8 @@ const helpers = {
   write16: (cpu: CPU, a: number, v: number) => cpu.write16(a, v),
   write32: (cpu: CPU, a: number, v: number) => cpu.write32(a, v),
 };
-// from book/cpu-translator.md:126
-// from book/cpu-translator.md:275 <<the region's conditions>>
+// from book/cpu-translator.md:127
+// from book/cpu-translator.md:278 <<the region's conditions>>
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
@@ -172,8 +204,8 @@ function flatData(cpu: CPU): boolean {
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:127
-// from book/cpu-translator.md:373 <<the code generator>>
+// from book/cpu-translator.md:128
+// from book/cpu-translator.md:376 <<the code generator>>
 interface PageCode {
   /** Decoded instructions by page offset. */
   insns: Map<number, Insn>;
@@ -222,7 +254,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
     throw error;
   }
 }
-// from book/cpu-translator.md:429 <<the code generator>>
+// from book/cpu-translator.md:432 <<the code generator>>
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -237,7 +269,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:607 <<the code generator>>
+// from book/cpu-translator.md:641 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -270,7 +302,7 @@ class Generator {
     this.faultIndexes.push(this.index + (handler ? 0x10000 : 0));
   }
 
-  // from book/cpu-translator.md:652 <<reading and writing operands>>
+  // from book/cpu-translator.md:686 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -292,7 +324,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:682 <<reading and writing operands>>
+  // from book/cpu-translator.md:716 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`;
@@ -337,7 +369,7 @@ class Generator {
     }
     this.write(value, size);
   }
-  // from book/cpu-translator.md:733 <<reading and writing operands>>
+  // from book/cpu-translator.md:767 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.faultPoint();
@@ -352,8 +384,8 @@ class Generator {
     const slowWrite = size === 4 ? "write32" : size === 2 ? "write16" : "write8";
     return (value) => this.emit(`if (fast) ${view}[${index}] = ${value}; else ${slowWrite}(cpu, a, ${value});`);
   }
-  // from book/cpu-translator.md:640 <<the code generator>>
-  // from book/cpu-translator.md:752 <<reading the flags>>
+  // from book/cpu-translator.md:674 <<the code generator>>
+  // from book/cpu-translator.md:786 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -379,8 +411,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:641 <<the code generator>>
-  // from book/cpu-translator.md:812 <<the instructions>>
+  // from book/cpu-translator.md:675 <<the code generator>>
+  // from book/cpu-translator.md:846 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     if (!this.translatable(insn)) {
@@ -394,7 +426,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:890 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:924 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -458,8 +490,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:826 <<the instructions>>
-      // from book/cpu-translator.md:958 <<translate the moves>>
+      // from book/cpu-translator.md:860 <<the instructions>>
+      // from book/cpu-translator.md:992 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -515,8 +547,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:827 <<the instructions>>
-      // from book/cpu-translator.md:1021 <<translate the control transfers>>
+      // from book/cpu-translator.md:861 <<the instructions>>
+      // from book/cpu-translator.md:1055 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { pc = ${this.next + insn.imm}; continue loop; }`);
@@ -566,7 +598,7 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:828 <<the instructions>>
+    // from book/cpu-translator.md:862 <<the instructions>>
     }
     this.emit("}");
     if (!ended && insn.rm < 0 && usesMemory(insn)) {
@@ -574,7 +606,7 @@ class Generator {
     }
     return ended;
   }
-  // from book/cpu-translator.md:842 <<the instructions>>
+  // from book/cpu-translator.md:876 <<the instructions>>
   translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -616,8 +648,8 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:642 <<the code generator>>
-  // from book/cpu-translator.md:788 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:676 <<the code generator>>
+  // from book/cpu-translator.md:822 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
@@ -634,15 +666,15 @@ class Generator {
     this.emit(`n += ${this.index + 1}; pc = (cpu.eip - eipBase) | 0;`);
     this.emit(`if (cpu.attention !== 0) break loop; continue loop; }`);
   }
-// from book/cpu-translator.md:643 <<the code generator>>
+// from book/cpu-translator.md:677 <<the code generator>>
 }
-// from book/cpu-translator.md:1076 <<the code generator>>
+// from book/cpu-translator.md:1110 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1091 <<the code generator>>
+// from book/cpu-translator.md:1125 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; faultOffsets: Int32Array; faultIndexes: Int32Array;
 } {
@@ -660,7 +692,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("loop: for (;;) {");
   g.emit("switch (pc) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1138 <<write one block>>
+    // from book/cpu-translator.md:1172 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -685,7 +717,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; pc = ${g.next}; continue loop;`);
     g.emit("}");
-  // from book/cpu-translator.md:1109 <<the code generator>>
+  // from book/cpu-translator.md:1143 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
@@ -704,8 +736,8 @@ function generate(code: PageCode, forced: boolean): {
     faultOffsets: Int32Array.from(g.faultOffsets), faultIndexes: Int32Array.from(g.faultIndexes),
   };
 }
-// from book/cpu-translator.md:128
-// from book/cpu-translator.md:139 <<the translator>>
+// from book/cpu-translator.md:129
+// from book/cpu-translator.md:140 <<the translator>>
 interface Region {
   /** Runs from page offset `pc` for at most `room` instructions. */
   run: (cpu: CPU, pc: number, room: number) => void;
@@ -724,6 +756,8 @@ interface PageRegions {
 export class Translator {
   readonly cpu: CPU;
   readonly forced: boolean;
+  /** Entries into a block before a region is translated from there (translationSettings.hotEntry). */
+  readonly hotEntry = translationSettings.hotEntry;
   /** Per physical RAM page: its regions, or undefined. */
   readonly pages: (PageRegions | undefined)[];
   /** Per physical page: how often its translations were thrown away by a write. */
@@ -732,13 +766,13 @@ export class Translator {
   private readonly factories = new Map<string, RegionFactory>();
   regionCount = 0;
   sourceBytes = 0;
-  // from book/cpu-translator.md:355 <<the translator's statistics>>
+  // from book/cpu-translator.md:358 <<the translator's statistics>>
   /** Regions made, distinct functions compiled, translations thrown away, whole flushes. */
   translations = 0;
   compilations = 0;
   invalidations = 0;
   flushes = 0;
-// from book/cpu-translator.md:166 <<the translator>>
+// from book/cpu-translator.md:169 <<the translator>>
 
   constructor(cpu: CPU, forced: boolean) {
     this.cpu = cpu;
@@ -768,7 +802,7 @@ export class Translator {
     }
   }
 
-  // from book/cpu-translator.md:207 <<interpret up to the next jump>>
+  // from book/cpu-translator.md:210 <<interpret up to the next jump>>
   private interpretBlock(limit: number): void {
     const cpu = this.cpu;
     do {
@@ -784,8 +818,8 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:196 <<the translator>>
-  // from book/cpu-translator.md:233 <<find and run a region>>
+  // from book/cpu-translator.md:199 <<the translator>>
+  // from book/cpu-translator.md:236 <<find and run a region>>
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
     if (!cpu.code32 || cpu.codeLimitChecked || cpu.segBase[CS] !== 0 || cpu.stackMask !== -1) return false;
@@ -817,13 +851,13 @@ export class Translator {
     if (!this.forced) {
       const heat = (regions.heat.get(offset) ?? 0) + 1;
       regions.heat.set(offset, heat);
-      if (heat < HOT_ENTRY) return undefined;
+      if (heat < this.hotEntry) return undefined;
       regions.heat.delete(offset);
     }
     return this.translate(page, offset, regions);
   }
-  // from book/cpu-translator.md:197 <<the translator>>
-  // from book/cpu-translator.md:306 <<translate a page>>
+  // from book/cpu-translator.md:200 <<the translator>>
+  // from book/cpu-translator.md:309 <<translate a page>>
   private translate(page: number, offset: number, regions: PageRegions): Region {
     const cpu = this.cpu;
     if (!cpu.codePages[page]) cpu.protectCode(page);
@@ -847,8 +881,8 @@ export class Translator {
     this.translations++;
     return region;
   }
-  // from book/cpu-translator.md:198 <<the translator>>
-  // from book/cpu-translator.md:332 <<forget a page's translation>>
+  // from book/cpu-translator.md:201 <<the translator>>
+  // from book/cpu-translator.md:335 <<forget a page's translation>>
   /** A write to `page`, or the Host's DMA into it: its translations are stale. */
   forget(page: number): void {
     const regions = this.pages[page];
@@ -869,5 +903,5 @@ export class Translator {
     this.sourceBytes = 0;
     this.flushes++;
   }
-// from book/cpu-translator.md:199 <<the translator>>
+// from book/cpu-translator.md:202 <<the translator>>
 }
