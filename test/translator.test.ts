@@ -12,6 +12,8 @@ import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { EBX, ECX, EDI, ESI, ESP } from "../src/cpu/registers.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
 import { CR0_PG } from "../src/cpu/paging.ts";
+import { saveState } from "../src/cpu/state.ts";
+import { writeCr0 } from "../src/cpu/system.ts";
 import { REWRITE_LIMIT, translationSettings, type TranslationMode } from "../src/cpu/translator.ts";
 
 const modes: TranslationMode[] = ["off", "on", "forced"];
@@ -92,7 +94,7 @@ for (const mode of modes) {
     view.setUint32(directory + 4, alias | 3, true);
     view.setUint32(alias, FUNCTION | 3, true); // linear 0x400000 is the function's page too
     cpu.cr3 = directory;
-    cpu.writeCr0(cpu.cr0 | CR0_PG);
+    writeCr0(cpu, cpu.cr0 | CR0_PG);
     cpu.regs[EDI] = 0x400000;
     runToHalt(cpu);
     assert.equal(cpu.regs[EBX], patchedSum(63));
@@ -139,14 +141,14 @@ test("a page fault in the middle of a translated loop leaves the state the inter
     for (let k = 0; k < 0x100000; k += 4) view.setUint32(0x100000 + k, k * 2654435761, true);
     view.setUint32(directory, table | 3, true);
     cpu.cr3 = directory;
-    cpu.writeCr0(cpu.cr0 | CR0_PG);
+    writeCr0(cpu, cpu.cr0 | CR0_PG);
     cpu.regs[ESI] = 0x100000;
     assert.equal(cpu.run(1_000_000), STOP_EXCEPTION);
     assert.equal(cpu.exceptionVector, 14);
     assert.equal(cpu.cr2, 0x140000);
     assert.equal(cpu.eip, CODE, "eip is the faulting add");
     if (mode !== "off") assert.ok(cpu.translator!.translations > 0);
-    return { state: cpu.saveState(), instructions: cpu.instructions };
+    return { state: saveState(cpu), instructions: cpu.instructions };
   });
   assert.deepEqual(states[1], states[0]);
   assert.deepEqual(states[2], states[0]);
@@ -157,7 +159,7 @@ test("a budget of k instructions runs exactly k, translated or not", () => {
     const states = modes.map((mode) => {
       const cpu = machine(mode, sameBlock);
       assert.equal(cpu.run(k), STOP_BUDGET);
-      return { state: cpu.saveState(), instructions: cpu.instructions };
+      return { state: saveState(cpu), instructions: cpu.instructions };
     });
     assert.deepEqual(states[2], states[0], `after ${k} instructions`);
   }
@@ -165,7 +167,7 @@ test("a budget of k instructions runs exactly k, translated or not", () => {
     const cpu = machine(mode, laterBlock);
     let runs = 1;
     while (cpu.run(7) === STOP_BUDGET) runs++;
-    return { runs, state: cpu.saveState(), instructions: cpu.instructions };
+    return { runs, state: saveState(cpu), instructions: cpu.instructions };
   });
   assert.deepEqual(slices[1], slices[0]);
   assert.deepEqual(slices[2], slices[0]);

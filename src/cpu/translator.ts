@@ -6,14 +6,15 @@ import { decode } from "./decode.ts";
 import { FAULT } from "./faults.ts";
 import { parity } from "./flags.ts";
 import { Insn } from "./insn.ts";
-import { EVENT_EXCEPTION } from "./interrupts.ts";
+import { EVENT_EXCEPTION, serviceAttention, takeEvent } from "./interrupts.ts";
+import { translate } from "./paging.ts";
 import { ARITHMETIC_FLAGS, CF, CS, DS, ES, SS } from "./registers.ts";
 import { STOP_BUDGET } from "./stop.ts";
 
 /** off: the interpreter alone; on: hot pages translated; forced: every page, from its first instruction. */
 export type TranslationMode = "off" | "on" | "forced";
 
-// from book/cpu-translator.md:291 <<the translator's limits>>
+// from book/cpu-translator.md:292 <<the translator's limits>>
 /** Entries into a block at one offset before a region is translated from there. */
 const HOT_ENTRY = 1000;
 /** Regions per page at most. */
@@ -27,11 +28,11 @@ const MAX_BLOCK = 64;
 /** Translations kept before all are thrown away: regions and bytes of generated source. */
 const MAX_REGIONS = 2048;
 const MAX_SOURCE_BYTES = 48 << 20;
-// from book/cpu-translator.md:122
+// from book/cpu-translator.md:123
 
 export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
 
-// from book/cpu-translator.md:458 <<the flag kinds>>
+// from book/cpu-translator.md:459 <<the flag kinds>>
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6;
 
 function kindOf(operation: number, size: number): number {
@@ -97,7 +98,7 @@ function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number,
 function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): number {
   return conditionOf(cpu, 2, kind, a, b, r, c) ? 1 : 0;
 }
-// from book/cpu-translator.md:533 <<the flag kinds>>
+// from book/cpu-translator.md:534 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -170,8 +171,8 @@ function carryExpression(kind: number): string | undefined {
   }
   return undefined;
 }
-// from book/cpu-translator.md:126
-// from book/cpu-translator.md:612 <<the region's helpers>>
+// from book/cpu-translator.md:127
+// from book/cpu-translator.md:613 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], faultOffsets: Int32Array, faultIndexes: Int32Array,
 ) => (cpu: CPU, pc: number, room: number) => void;
@@ -180,8 +181,8 @@ type RegionFactory = (
 function modify(cpu: CPU, address: number, size: number): void {
   const crosses = (address & 0xfff) > 0x1000 - size;
   if (cpu.tlbWrite[address >>> 12] === -1 || crosses) {
-    cpu.translate(address, true);
-    if (crosses) cpu.translate((address + size - 1) | 0, true);
+    translate(cpu, address, true);
+    if (crosses) translate(cpu, (address + size - 1) | 0, true);
   }
 }
 
@@ -194,8 +195,8 @@ const helpers = {
   write16: (cpu: CPU, a: number, v: number) => cpu.write16(a, v),
   write32: (cpu: CPU, a: number, v: number) => cpu.write32(a, v),
 };
-// from book/cpu-translator.md:127
-// from book/cpu-translator.md:278 <<the region's conditions>>
+// from book/cpu-translator.md:128
+// from book/cpu-translator.md:279 <<the region's conditions>>
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
@@ -204,8 +205,8 @@ function flatData(cpu: CPU): boolean {
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:128
-// from book/cpu-translator.md:376 <<the code generator>>
+// from book/cpu-translator.md:129
+// from book/cpu-translator.md:377 <<the code generator>>
 interface PageCode {
   /** Decoded instructions by page offset. */
   insns: Map<number, Insn>;
@@ -254,7 +255,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
     throw error;
   }
 }
-// from book/cpu-translator.md:432 <<the code generator>>
+// from book/cpu-translator.md:433 <<the code generator>>
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -269,7 +270,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:641 <<the code generator>>
+// from book/cpu-translator.md:642 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -302,7 +303,7 @@ class Generator {
     this.faultIndexes.push(this.index + (handler ? 0x10000 : 0));
   }
 
-  // from book/cpu-translator.md:686 <<reading and writing operands>>
+  // from book/cpu-translator.md:687 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -324,7 +325,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:716 <<reading and writing operands>>
+  // from book/cpu-translator.md:717 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`;
@@ -369,7 +370,7 @@ class Generator {
     }
     this.write(value, size);
   }
-  // from book/cpu-translator.md:767 <<reading and writing operands>>
+  // from book/cpu-translator.md:768 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.faultPoint();
@@ -384,8 +385,8 @@ class Generator {
     const slowWrite = size === 4 ? "write32" : size === 2 ? "write16" : "write8";
     return (value) => this.emit(`if (fast) ${view}[${index}] = ${value}; else ${slowWrite}(cpu, a, ${value});`);
   }
-  // from book/cpu-translator.md:674 <<the code generator>>
-  // from book/cpu-translator.md:786 <<reading the flags>>
+  // from book/cpu-translator.md:675 <<the code generator>>
+  // from book/cpu-translator.md:787 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -411,8 +412,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:675 <<the code generator>>
-  // from book/cpu-translator.md:846 <<the instructions>>
+  // from book/cpu-translator.md:676 <<the code generator>>
+  // from book/cpu-translator.md:847 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     if (!this.translatable(insn)) {
@@ -426,7 +427,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:924 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:925 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -490,8 +491,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:860 <<the instructions>>
-      // from book/cpu-translator.md:992 <<translate the moves>>
+      // from book/cpu-translator.md:861 <<the instructions>>
+      // from book/cpu-translator.md:993 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -547,8 +548,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:861 <<the instructions>>
-      // from book/cpu-translator.md:1055 <<translate the control transfers>>
+      // from book/cpu-translator.md:862 <<the instructions>>
+      // from book/cpu-translator.md:1056 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { pc = ${this.next + insn.imm}; continue loop; }`);
@@ -598,7 +599,7 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:862 <<the instructions>>
+    // from book/cpu-translator.md:863 <<the instructions>>
     }
     this.emit("}");
     if (!ended && insn.rm < 0 && usesMemory(insn)) {
@@ -606,7 +607,7 @@ class Generator {
     }
     return ended;
   }
-  // from book/cpu-translator.md:876 <<the instructions>>
+  // from book/cpu-translator.md:877 <<the instructions>>
   translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -648,8 +649,8 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:676 <<the code generator>>
-  // from book/cpu-translator.md:822 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:677 <<the code generator>>
+  // from book/cpu-translator.md:823 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
@@ -666,15 +667,15 @@ class Generator {
     this.emit(`n += ${this.index + 1}; pc = (cpu.eip - eipBase) | 0;`);
     this.emit(`if (cpu.attention !== 0) break loop; continue loop; }`);
   }
-// from book/cpu-translator.md:677 <<the code generator>>
+// from book/cpu-translator.md:678 <<the code generator>>
 }
-// from book/cpu-translator.md:1110 <<the code generator>>
+// from book/cpu-translator.md:1111 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1125 <<the code generator>>
+// from book/cpu-translator.md:1126 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; faultOffsets: Int32Array; faultIndexes: Int32Array;
 } {
@@ -692,7 +693,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("loop: for (;;) {");
   g.emit("switch (pc) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1172 <<write one block>>
+    // from book/cpu-translator.md:1173 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -717,7 +718,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; pc = ${g.next}; continue loop;`);
     g.emit("}");
-  // from book/cpu-translator.md:1143 <<the code generator>>
+  // from book/cpu-translator.md:1144 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
@@ -736,8 +737,8 @@ function generate(code: PageCode, forced: boolean): {
     faultOffsets: Int32Array.from(g.faultOffsets), faultIndexes: Int32Array.from(g.faultIndexes),
   };
 }
-// from book/cpu-translator.md:129
-// from book/cpu-translator.md:140 <<the translator>>
+// from book/cpu-translator.md:130
+// from book/cpu-translator.md:141 <<the translator>>
 interface Region {
   /** Runs from page offset `pc` for at most `room` instructions. */
   run: (cpu: CPU, pc: number, room: number) => void;
@@ -766,13 +767,13 @@ export class Translator {
   private readonly factories = new Map<string, RegionFactory>();
   regionCount = 0;
   sourceBytes = 0;
-  // from book/cpu-translator.md:358 <<the translator's statistics>>
+  // from book/cpu-translator.md:359 <<the translator's statistics>>
   /** Regions made, distinct functions compiled, translations thrown away, whole flushes. */
   translations = 0;
   compilations = 0;
   invalidations = 0;
   flushes = 0;
-// from book/cpu-translator.md:169 <<the translator>>
+// from book/cpu-translator.md:170 <<the translator>>
 
   constructor(cpu: CPU, forced: boolean) {
     this.cpu = cpu;
@@ -790,19 +791,19 @@ export class Translator {
     for (;;) {
       try {
         while (cpu.instructions < limit) {
-          if (cpu.attention !== 0 && cpu.serviceAttention()) break;
+          if (cpu.attention !== 0 && serviceAttention(cpu)) break;
           if (cpu.attention !== 0 || !this.runRegion(limit)) this.interpretBlock(limit);
         }
         return cpu.stopReason;
       } catch (error) {
         if (error !== FAULT) throw error;
         cpu.eip = cpu.instructionStart;
-        if (!cpu.takeEvent(cpu.exceptionVector, cpu.exceptionErrorCode, EVENT_EXCEPTION)) return cpu.stopReason;
+        if (!takeEvent(cpu, cpu.exceptionVector, cpu.exceptionErrorCode, EVENT_EXCEPTION)) return cpu.stopReason;
       }
     }
   }
 
-  // from book/cpu-translator.md:210 <<interpret up to the next jump>>
+  // from book/cpu-translator.md:211 <<interpret up to the next jump>>
   private interpretBlock(limit: number): void {
     const cpu = this.cpu;
     do {
@@ -818,8 +819,8 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:199 <<the translator>>
-  // from book/cpu-translator.md:236 <<find and run a region>>
+  // from book/cpu-translator.md:200 <<the translator>>
+  // from book/cpu-translator.md:237 <<find and run a region>>
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
     if (!cpu.code32 || cpu.codeLimitChecked || cpu.segBase[CS] !== 0 || cpu.stackMask !== -1) return false;
@@ -856,8 +857,8 @@ export class Translator {
     }
     return this.translate(page, offset, regions);
   }
-  // from book/cpu-translator.md:200 <<the translator>>
-  // from book/cpu-translator.md:309 <<translate a page>>
+  // from book/cpu-translator.md:201 <<the translator>>
+  // from book/cpu-translator.md:310 <<translate a page>>
   private translate(page: number, offset: number, regions: PageRegions): Region {
     const cpu = this.cpu;
     if (!cpu.codePages[page]) cpu.protectCode(page);
@@ -881,8 +882,8 @@ export class Translator {
     this.translations++;
     return region;
   }
-  // from book/cpu-translator.md:201 <<the translator>>
-  // from book/cpu-translator.md:335 <<forget a page's translation>>
+  // from book/cpu-translator.md:202 <<the translator>>
+  // from book/cpu-translator.md:336 <<forget a page's translation>>
   /** A write to `page`, or the Host's DMA into it: its translations are stale. */
   forget(page: number): void {
     const regions = this.pages[page];
@@ -903,5 +904,5 @@ export class Translator {
     this.sourceBytes = 0;
     this.flushes++;
   }
-// from book/cpu-translator.md:202 <<the translator>>
+// from book/cpu-translator.md:203 <<the translator>>
 }
