@@ -9,11 +9,15 @@ import { Insn } from "./insn.ts";
 import { EVENT_EXCEPTION, serviceAttention, takeEvent } from "./interrupts.ts";
 import { ARITHMETIC_FLAGS, CF, CS, DS, ES, SS } from "./registers.ts";
 import { STOP_BUDGET } from "./stop.ts";
+import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
+import { jcc } from "./control.ts";
+import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
+import { shiftByImmediate32 } from "./shifts.ts";
 
 /** off: the interpreter alone; on: hot pages translated; forced: every page, from its first instruction. */
 export type TranslationMode = "off" | "on" | "forced";
 
-// from book/cpu-translator.md:301 <<the translator's limits>>
+// from book/cpu-translator.md:320 <<the translator's limits>>
 /** Entries into a block at one offset before a region is translated from there. */
 const HOT_ENTRY = 1000;
 /** Regions per page at most. */
@@ -27,11 +31,11 @@ const MAX_BLOCK = 64;
 /** Translations kept before all are thrown away: regions and bytes of generated source. */
 const MAX_REGIONS = 2048;
 const MAX_SOURCE_BYTES = 48 << 20;
-// from book/cpu-translator.md:129
+// from book/cpu-translator.md:133
 
 export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
 
-// from book/cpu-translator.md:474 <<the flag kinds>>
+// from book/cpu-translator.md:493 <<the flag kinds>>
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6;
 
 function kindOf(operation: number, size: number): number {
@@ -97,7 +101,7 @@ function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number,
 function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): number {
   return conditionOf(cpu, 2, kind, a, b, r, c) ? 1 : 0;
 }
-// from book/cpu-translator.md:549 <<the flag kinds>>
+// from book/cpu-translator.md:568 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -170,16 +174,16 @@ function carryExpression(kind: number): string | undefined {
   }
   return undefined;
 }
-// from book/cpu-translator.md:133
-// from book/cpu-translator.md:628 <<the region's helpers>>
+// from book/cpu-translator.md:137
+// from book/cpu-translator.md:647 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], exitOffsets: Int32Array, exitCounts: Int32Array, fallbackOffsets: Int32Array,
   blockTable: Int16Array,
 ) => (cpu: CPU, pc: number, room: number) => void;
 
 const helpers = { flushFlags, conditionOf, carryOf, parity };
-// from book/cpu-translator.md:134
-// from book/cpu-translator.md:288 <<the region's conditions>>
+// from book/cpu-translator.md:138
+// from book/cpu-translator.md:307 <<the region's conditions>>
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
@@ -188,8 +192,8 @@ function flatData(cpu: CPU): boolean {
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:135
-// from book/cpu-translator.md:388 <<the code generator>>
+// from book/cpu-translator.md:139
+// from book/cpu-translator.md:407 <<the code generator>>
 interface PageCode {
   /** Decoded instructions by page offset. */
   insns: Map<number, Insn>;
@@ -242,7 +246,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
     throw error;
   }
 }
-// from book/cpu-translator.md:448 <<the code generator>>
+// from book/cpu-translator.md:467 <<the code generator>>
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -257,7 +261,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:642 <<the code generator>>
+// from book/cpu-translator.md:661 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -308,7 +312,7 @@ class Generator {
     return `{ ex = ${this.exitPoint}; break loop; }`;
   }
 
-  // from book/cpu-translator.md:705 <<reading and writing operands>>
+  // from book/cpu-translator.md:724 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -330,7 +334,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:745 <<reading and writing operands>>
+  // from book/cpu-translator.md:764 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`, p = `p_${name}`;
@@ -385,7 +389,7 @@ class Generator {
     this.emit(`const a = ${this.address(insn)};`);
     this.write(value, size);
   }
-  // from book/cpu-translator.md:807 <<reading and writing operands>>
+  // from book/cpu-translator.md:826 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.emit(`const a = ${this.address(insn)};`);
@@ -397,8 +401,8 @@ class Generator {
     else this.emit(`const ${name} = m8[p];`);
     return (value) => this.emitStore("p", value, size);
   }
-  // from book/cpu-translator.md:693 <<the code generator>>
-  // from book/cpu-translator.md:823 <<reading the flags>>
+  // from book/cpu-translator.md:712 <<the code generator>>
+  // from book/cpu-translator.md:842 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -424,8 +428,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:694 <<the code generator>>
-  // from book/cpu-translator.md:885 <<the instructions>>
+  // from book/cpu-translator.md:713 <<the code generator>>
+  // from book/cpu-translator.md:904 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const opcode = insn.opcode;
@@ -435,7 +439,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:956 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:975 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -499,8 +503,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:895 <<the instructions>>
-      // from book/cpu-translator.md:1024 <<translate the moves>>
+      // from book/cpu-translator.md:914 <<the instructions>>
+      // from book/cpu-translator.md:1043 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -556,8 +560,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:896 <<the instructions>>
-      // from book/cpu-translator.md:1087 <<translate the control transfers>>
+      // from book/cpu-translator.md:915 <<the instructions>>
+      // from book/cpu-translator.md:1106 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { ${this.jump(this.next + insn.imm)} }`);
@@ -603,12 +607,12 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:897 <<the instructions>>
+    // from book/cpu-translator.md:916 <<the instructions>>
     }
     this.emit("}");
     return ended;
   }
-  // from book/cpu-translator.md:908 <<the instructions>>
+  // from book/cpu-translator.md:927 <<the instructions>>
   static translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -650,23 +654,23 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:695 <<the code generator>>
-  // from book/cpu-translator.md:871 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:714 <<the code generator>>
+  // from book/cpu-translator.md:890 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
     this.fallbackOffsets.push(this.offset);
     this.emit(`fb = ${k}; continue loop;`);
   }
-// from book/cpu-translator.md:696 <<the code generator>>
+// from book/cpu-translator.md:715 <<the code generator>>
 }
-// from book/cpu-translator.md:1138 <<the code generator>>
+// from book/cpu-translator.md:1157 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1153 <<the code generator>>
+// from book/cpu-translator.md:1172 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; exitOffsets: Int32Array; exitCounts: Int32Array; fallbackOffsets: Int32Array;
   blockTable: Int16Array;
@@ -700,7 +704,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("}");
   g.emit("switch (bi) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1217 <<write one block>>
+    // from book/cpu-translator.md:1236 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -730,7 +734,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; ${g.jump(g.next)}`);
     g.emit("}");
-  // from book/cpu-translator.md:1187 <<the code generator>>
+  // from book/cpu-translator.md:1206 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
@@ -746,8 +750,8 @@ function generate(code: PageCode, forced: boolean): {
     fallbackOffsets: Int32Array.from(g.fallbackOffsets),
   };
 }
-// from book/cpu-translator.md:136
-// from book/cpu-translator.md:150 <<the translator>>
+// from book/cpu-translator.md:140
+// from book/cpu-translator.md:154 <<the translator>>
 interface Region {
   /** Runs from page offset `pc` for at most `room` instructions. */
   run: (cpu: CPU, pc: number, room: number) => void;
@@ -760,7 +764,7 @@ interface PageRegions {
   byOffset: (Region | undefined)[];
   count: number;
   /** Entries at offsets no region has: how often each was seen. */
-  heat: Map<number, number>;
+  heat: Uint16Array;
 }
 
 export class Translator {
@@ -776,13 +780,13 @@ export class Translator {
   private readonly factories = new Map<string, RegionFactory>();
   regionCount = 0;
   sourceBytes = 0;
-  // from book/cpu-translator.md:370 <<the translator's statistics>>
+  // from book/cpu-translator.md:389 <<the translator's statistics>>
   /** Regions made, distinct functions compiled, translations thrown away, whole flushes. */
   translations = 0;
   compilations = 0;
   invalidations = 0;
   flushes = 0;
-// from book/cpu-translator.md:179 <<the translator>>
+// from book/cpu-translator.md:183 <<the translator>>
 
   constructor(cpu: CPU, forced: boolean) {
     this.cpu = cpu;
@@ -812,7 +816,7 @@ export class Translator {
     }
   }
 
-  // from book/cpu-translator.md:220 <<interpret up to the next jump>>
+  // from book/cpu-translator.md:225 <<interpret up to the next jump>>
   private interpretBlock(limit: number): void {
     const cpu = this.cpu;
     do {
@@ -823,13 +827,27 @@ export class Translator {
       if (insn === undefined) insn = cpu.fetchSlowly();
       const next = (start + insn.length) | 0;
       cpu.eip = next;
-      insn.exec(cpu, insn);
+      switch (insn.hot) {
+        case 1: movRegReg32(cpu, insn); break;
+        case 2: aluRegReg32(cpu, insn); break;
+        case 3: jcc(cpu, insn); break;
+        case 4: movRegMem32(cpu, insn); break;
+        case 5: movMemReg32(cpu, insn); break;
+        case 6: movzxByte32(cpu, insn); break;
+        case 7: aluRegImm32(cpu, insn); break;
+        case 8: incDecReg32(cpu, insn); break;
+        case 9: lea32(cpu, insn); break;
+        case 10: aluRegRm32(cpu, insn); break;
+        case 11: shiftByImmediate32(cpu, insn); break;
+        case 12: movzxByteMemory32(cpu, insn); break;
+        default: insn.exec(cpu, insn);
+      }
       cpu.instructions++;
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:209 <<the translator>>
-  // from book/cpu-translator.md:246 <<find and run a region>>
+  // from book/cpu-translator.md:213 <<the translator>>
+  // from book/cpu-translator.md:265 <<find and run a region>>
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
     if (!cpu.code32 || cpu.codeLimitChecked || cpu.segBase[CS] !== 0 || cpu.stackMask !== -1) return false;
@@ -854,20 +872,20 @@ export class Translator {
     if (this.rewrites[page] >= REWRITE_LIMIT) return undefined;
     let regions = this.pages[page];
     if (regions === undefined) {
-      regions = { byOffset: new Array(4096), count: 0, heat: new Map() };
+      regions = { byOffset: new Array(4096), count: 0, heat: new Uint16Array(4096) };
       this.pages[page] = regions;
     }
     if (regions.count >= MAX_REGIONS_PER_PAGE) return undefined;
     if (!this.forced) {
-      const heat = (regions.heat.get(offset) ?? 0) + 1;
-      regions.heat.set(offset, heat);
+      const heat = regions.heat[offset] + 1;
+      regions.heat[offset] = heat;
       if (heat < this.hotEntry) return undefined;
-      regions.heat.delete(offset);
+      regions.heat[offset] = 0;
     }
     return this.translate(page, offset, regions);
   }
-  // from book/cpu-translator.md:210 <<the translator>>
-  // from book/cpu-translator.md:319 <<translate a page>>
+  // from book/cpu-translator.md:214 <<the translator>>
+  // from book/cpu-translator.md:338 <<translate a page>>
   private translate(page: number, offset: number, regions: PageRegions): Region {
     const cpu = this.cpu;
     if (!cpu.codePages[page]) cpu.protectCode(page);
@@ -893,8 +911,8 @@ export class Translator {
     this.translations++;
     return region;
   }
-  // from book/cpu-translator.md:211 <<the translator>>
-  // from book/cpu-translator.md:347 <<forget a page's translation>>
+  // from book/cpu-translator.md:215 <<the translator>>
+  // from book/cpu-translator.md:366 <<forget a page's translation>>
   /** A write to `page`, or the Host's DMA into it: its translations are stale. */
   forget(page: number): void {
     const regions = this.pages[page];
@@ -915,5 +933,5 @@ export class Translator {
     this.sourceBytes = 0;
     this.flushes++;
   }
-// from book/cpu-translator.md:212 <<the translator>>
+// from book/cpu-translator.md:216 <<the translator>>
 }
