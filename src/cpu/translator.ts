@@ -35,8 +35,8 @@ const MAX_SOURCE_BYTES = 48 << 20;
 
 export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
 
-// from book/cpu-translator.md:493 <<the flag kinds>>
-const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6;
+// from book/cpu-translator.md:495 <<the flag kinds>>
+const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7;
 
 function kindOf(operation: number, size: number): number {
   return operation * 4 + (size === 1 ? 1 : size === 2 ? 2 : 3);
@@ -50,6 +50,7 @@ function flushFlags(cpu: CPU, kind: number, a: number, b: number, r: number, c: 
     case K_ADD: case K_ADC: cpu.recordAdd(a, b, r, bits); break;
     case K_SUB: case K_SBB: cpu.recordSub(a, b, r, bits); break;
     case K_LOGIC: cpu.recordLogic(r, bits); break;
+    case K_RESULT: cpu.recordResult(r, bits, c); break;
     case K_INC:
       cpu.flags = (cpu.flags & ~CF) | c;
       cpu.recordAdd(a, 1, r, bits, ARITHMETIC_FLAGS & ~CF);
@@ -73,6 +74,9 @@ function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number,
   if (operation === K_LOGIC) {
     carry = 0;
     overflow = 0;
+  } else if (operation === K_RESULT) {
+    carry = c & CF;
+    overflow = (c >> 11) & 1;
   } else if (operation === K_ADD || operation === K_ADC || operation === K_INC) {
     carry = operation === K_INC ? c : (((a & b) | ((a | b) & ~r)) >>> top) & 1;
     overflow = (((a ^ r) & ((operation === K_INC ? 1 : b) ^ r)) >>> top) & 1;
@@ -101,7 +105,7 @@ function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number,
 function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): number {
   return conditionOf(cpu, 2, kind, a, b, r, c) ? 1 : 0;
 }
-// from book/cpu-translator.md:568 <<the flag kinds>>
+// from book/cpu-translator.md:574 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -137,6 +141,10 @@ function conditionExpression(kind: number, code: number): string | undefined {
       overflow = "false";
       less = sign;
       break;
+    case K_RESULT:
+      carry = "((fC & 1) !== 0)";
+      overflow = "((fC & 0x800) !== 0)";
+      break;
     case K_INC:
       carry = "(fC !== 0)";
       overflow = `(fR === ${size === 4 ? -0x80000000 : 1 << (bits - 1)})`;
@@ -169,13 +177,13 @@ function negate(expression: string, code: number): string {
 /** CF as 0 or 1 for a known kind, or undefined. */
 function carryExpression(kind: number): string | undefined {
   const operation = kind >> 2;
-  if (operation === K_ADD || operation === K_SUB || operation === K_LOGIC || operation === K_INC || operation === K_DEC) {
+  if (operation !== K_ADC && operation !== K_SBB) {
     return `(${conditionExpression(kind, 2)} ? 1 : 0)`;
   }
   return undefined;
 }
 // from book/cpu-translator.md:137
-// from book/cpu-translator.md:647 <<the region's helpers>>
+// from book/cpu-translator.md:657 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], exitOffsets: Int32Array, exitCounts: Int32Array, fallbackOffsets: Int32Array,
   blockTable: Int16Array,
@@ -261,7 +269,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:661 <<the code generator>>
+// from book/cpu-translator.md:671 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -312,7 +320,7 @@ class Generator {
     return `{ ex = ${this.exitPoint}; break loop; }`;
   }
 
-  // from book/cpu-translator.md:724 <<reading and writing operands>>
+  // from book/cpu-translator.md:734 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -334,7 +342,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:764 <<reading and writing operands>>
+  // from book/cpu-translator.md:774 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`, p = `p_${name}`;
@@ -389,7 +397,7 @@ class Generator {
     this.emit(`const a = ${this.address(insn)};`);
     this.write(value, size);
   }
-  // from book/cpu-translator.md:826 <<reading and writing operands>>
+  // from book/cpu-translator.md:836 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.emit(`const a = ${this.address(insn)};`);
@@ -401,8 +409,8 @@ class Generator {
     else this.emit(`const ${name} = m8[p];`);
     return (value) => this.emitStore("p", value, size);
   }
-  // from book/cpu-translator.md:712 <<the code generator>>
-  // from book/cpu-translator.md:842 <<reading the flags>>
+  // from book/cpu-translator.md:722 <<the code generator>>
+  // from book/cpu-translator.md:852 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -428,8 +436,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:713 <<the code generator>>
-  // from book/cpu-translator.md:904 <<the instructions>>
+  // from book/cpu-translator.md:723 <<the code generator>>
+  // from book/cpu-translator.md:914 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const opcode = insn.opcode;
@@ -439,7 +447,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:975 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:989 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -492,6 +500,31 @@ class Generator {
         this.setFlags(kindOf(mnemonic === "inc" ? K_INC : K_DEC, size), "x", "1", "z", "c");
         break;
       }
+      case "shl": case "shr": case "sar": {
+        const byCl = opcode === 0xd3;
+        const count = byCl ? "c" : String(opcode === 0xd1 ? 1 : insn.imm & 31);
+        let writer: ((value: string) => void) | undefined;
+        if (insn.rm >= 0) this.emit(`const x = ${REGISTERS[insn.rm]};`);
+        else writer = this.readModify(insn, "x", 4);
+        if (byCl) this.emit("const c = ecx & 31; if (c !== 0) {");
+        if (mnemonic === "shl") {
+          this.emit(`const z = (x << ${count}) | 0, cf = ((x << (${count} - 1)) >>> 31) & 1;`);
+          this.emit("const f = cf | ((((z >>> 31) & 1) ^ cf) << 11) | 0x10;");
+        } else if (mnemonic === "shr") {
+          this.emit(`const z = (x >>> ${count}) | 0;`);
+          this.emit(`const f = ((x >>> (${count} - 1)) & 1) | ((((z >>> 31) ^ (z >>> 30)) & 1) << 11) | 0x10;`);
+        } else {
+          this.emit(`const z = x >> ${count}, f = ((x >> (${count} - 1)) & 1) | 0x10;`);
+        }
+        if (insn.rm >= 0) this.setRegister(insn.rm, 4, "z");
+        else writer!("z");
+        this.setFlags(kindOf(K_RESULT, 4), "0", "0", "z", "f");
+        if (byCl) {
+          this.emit("}");
+          this.kind = -1; // a count of 0 leaves the flags as they were
+        }
+        break;
+      }
       case "not": case "neg": {
         const mask = size === 4 ? "| 0" : "& 0xff";
         let writer: ((value: string) => void) | undefined;
@@ -503,8 +536,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:914 <<the instructions>>
-      // from book/cpu-translator.md:1043 <<translate the moves>>
+      // from book/cpu-translator.md:924 <<the instructions>>
+      // from book/cpu-translator.md:1082 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -560,8 +593,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:915 <<the instructions>>
-      // from book/cpu-translator.md:1106 <<translate the control transfers>>
+      // from book/cpu-translator.md:925 <<the instructions>>
+      // from book/cpu-translator.md:1145 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { ${this.jump(this.next + insn.imm)} }`);
@@ -607,12 +640,12 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:916 <<the instructions>>
+    // from book/cpu-translator.md:926 <<the instructions>>
     }
     this.emit("}");
     return ended;
   }
-  // from book/cpu-translator.md:927 <<the instructions>>
+  // from book/cpu-translator.md:937 <<the instructions>>
   static translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -646,6 +679,10 @@ class Generator {
         return opcode === 0x90 && insn.rep === 0;
       case "cdq": case "cwd": case "cbw": case "cwde":
         return size === 4;
+      case "shl": case "shr": case "sar":
+        if (size !== 4) return false;
+        if (opcode === 0xd3) return insn.rm >= 0;
+        return (opcode === 0xc1 && (insn.imm & 31) !== 0) || opcode === 0xd1;
       case "xchg":
         return size === 4 && (opcode >= 0x91 && opcode <= 0x97 || (opcode === 0x87 && insn.rm >= 0));
       default:
@@ -654,23 +691,23 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:714 <<the code generator>>
-  // from book/cpu-translator.md:890 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:724 <<the code generator>>
+  // from book/cpu-translator.md:900 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
     this.fallbackOffsets.push(this.offset);
     this.emit(`fb = ${k}; continue loop;`);
   }
-// from book/cpu-translator.md:715 <<the code generator>>
+// from book/cpu-translator.md:725 <<the code generator>>
 }
-// from book/cpu-translator.md:1157 <<the code generator>>
+// from book/cpu-translator.md:1196 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1172 <<the code generator>>
+// from book/cpu-translator.md:1211 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; exitOffsets: Int32Array; exitCounts: Int32Array; fallbackOffsets: Int32Array;
   blockTable: Int16Array;
@@ -704,7 +741,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("}");
   g.emit("switch (bi) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1236 <<write one block>>
+    // from book/cpu-translator.md:1275 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -734,7 +771,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; ${g.jump(g.next)}`);
     g.emit("}");
-  // from book/cpu-translator.md:1206 <<the code generator>>
+  // from book/cpu-translator.md:1245 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
