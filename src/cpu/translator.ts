@@ -7,7 +7,7 @@ import { FAULT } from "./faults.ts";
 import { parity } from "./flags.ts";
 import { Insn } from "./insn.ts";
 import { EVENT_EXCEPTION, serviceAttention, takeEvent } from "./interrupts.ts";
-import { ARITHMETIC_FLAGS, CF, CS, DS, ES, SS } from "./registers.ts";
+import { ARITHMETIC_FLAGS, CF, CS, DS, ES, OF, SS } from "./registers.ts";
 import { STOP_BUDGET } from "./stop.ts";
 import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
 import { jcc } from "./control.ts";
@@ -189,7 +189,25 @@ type RegionFactory = (
   blockTable: Int16Array,
 ) => (cpu: CPU, pc: number, room: number) => void;
 
-const helpers = { flushFlags, conditionOf, carryOf, parity };
+/**
+ * The flags of mul and imul: CF and OF say whether the product overflowed,
+ * and the other flags keep the values they had, as the interpreter's
+ * setEflags leaves them.
+ */
+function multiplyFlags(cpu: CPU, kind: number, a: number, b: number, r: number, c: number, overflowed: boolean): void {
+  flushFlags(cpu, kind, a, b, r, c);
+  cpu.setEflags(overflowed ? CF | OF : 0, CF | OF);
+}
+
+/** The high doubleword of the unsigned product of two doublewords, exactly. */
+function unsignedHigh(a: number, b: number): number {
+  const aLow = a & 0xffff, aHigh = a >>> 16, bLow = b & 0xffff, bHigh = b >>> 16;
+  const lowHigh = aLow * bHigh, highLow = aHigh * bLow;
+  const middle = ((aLow * bLow) >>> 16) + (lowHigh & 0xffff) + (highLow & 0xffff);
+  return (aHigh * bHigh + (lowHigh >>> 16) + (highLow >>> 16) + (middle >>> 16)) | 0;
+}
+
+const helpers = { flushFlags, conditionOf, carryOf, parity, multiplyFlags, unsignedHigh };
 // from book/cpu-translator.md:138
 // from book/cpu-translator.md:307 <<the region's conditions>>
 function flatData(cpu: CPU): boolean {
@@ -269,7 +287,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:671 <<the code generator>>
+// from book/cpu-translator.md:689 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -320,7 +338,7 @@ class Generator {
     return `{ ex = ${this.exitPoint}; break loop; }`;
   }
 
-  // from book/cpu-translator.md:734 <<reading and writing operands>>
+  // from book/cpu-translator.md:752 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -342,7 +360,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:774 <<reading and writing operands>>
+  // from book/cpu-translator.md:792 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`, p = `p_${name}`;
@@ -397,7 +415,7 @@ class Generator {
     this.emit(`const a = ${this.address(insn)};`);
     this.write(value, size);
   }
-  // from book/cpu-translator.md:836 <<reading and writing operands>>
+  // from book/cpu-translator.md:854 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.emit(`const a = ${this.address(insn)};`);
@@ -409,8 +427,8 @@ class Generator {
     else this.emit(`const ${name} = m8[p];`);
     return (value) => this.emitStore("p", value, size);
   }
-  // from book/cpu-translator.md:722 <<the code generator>>
-  // from book/cpu-translator.md:852 <<reading the flags>>
+  // from book/cpu-translator.md:740 <<the code generator>>
+  // from book/cpu-translator.md:870 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -436,8 +454,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:723 <<the code generator>>
-  // from book/cpu-translator.md:914 <<the instructions>>
+  // from book/cpu-translator.md:741 <<the code generator>>
+  // from book/cpu-translator.md:932 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const opcode = insn.opcode;
@@ -447,7 +465,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:989 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:1011 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -525,6 +543,28 @@ class Generator {
         }
         break;
       }
+      case "imul": {
+        if (opcode === 0x1af) {
+          this.readE(insn, "y", 4);
+          this.emit(`const x = ${REGISTERS[insn.reg]};`);
+        } else {
+          this.readE(insn, "x", 4);
+          this.emit(`const y = ${insn.imm | 0};`);
+        }
+        this.emit("const z = Math.imul(x, y), product = x * y;");
+        this.setRegister(insn.reg, 4, "z");
+        this.emit(`multiplyFlags(cpu, ${FLAGS}, product > 2147483647 || product < -2147483648); fk = 0;`);
+        this.kind = 0;
+        break;
+      }
+      case "mul": {
+        this.readE(insn, "y", 4);
+        this.emit("const z = Math.imul(eax, y), h = unsignedHigh(eax, y);");
+        this.emit("eax = z; edx = h;");
+        this.emit(`multiplyFlags(cpu, ${FLAGS}, h !== 0); fk = 0;`);
+        this.kind = 0;
+        break;
+      }
       case "not": case "neg": {
         const mask = size === 4 ? "| 0" : "& 0xff";
         let writer: ((value: string) => void) | undefined;
@@ -536,8 +576,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:924 <<the instructions>>
-      // from book/cpu-translator.md:1082 <<translate the moves>>
+      // from book/cpu-translator.md:942 <<the instructions>>
+      // from book/cpu-translator.md:1126 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -593,8 +633,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:925 <<the instructions>>
-      // from book/cpu-translator.md:1145 <<translate the control transfers>>
+      // from book/cpu-translator.md:943 <<the instructions>>
+      // from book/cpu-translator.md:1189 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { ${this.jump(this.next + insn.imm)} }`);
@@ -640,12 +680,12 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:926 <<the instructions>>
+    // from book/cpu-translator.md:944 <<the instructions>>
     }
     this.emit("}");
     return ended;
   }
-  // from book/cpu-translator.md:937 <<the instructions>>
+  // from book/cpu-translator.md:955 <<the instructions>>
   static translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -679,6 +719,10 @@ class Generator {
         return opcode === 0x90 && insn.rep === 0;
       case "cdq": case "cwd": case "cbw": case "cwde":
         return size === 4;
+      case "imul":
+        return size === 4 && (opcode === 0x69 || opcode === 0x6b || opcode === 0x1af);
+      case "mul":
+        return size === 4 && opcode === 0xf7;
       case "shl": case "shr": case "sar":
         if (size !== 4) return false;
         if (opcode === 0xd3) return insn.rm >= 0;
@@ -691,23 +735,23 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:724 <<the code generator>>
-  // from book/cpu-translator.md:900 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:742 <<the code generator>>
+  // from book/cpu-translator.md:918 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
     this.fallbackOffsets.push(this.offset);
     this.emit(`fb = ${k}; continue loop;`);
   }
-// from book/cpu-translator.md:725 <<the code generator>>
+// from book/cpu-translator.md:743 <<the code generator>>
 }
-// from book/cpu-translator.md:1196 <<the code generator>>
+// from book/cpu-translator.md:1240 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1211 <<the code generator>>
+// from book/cpu-translator.md:1255 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; exitOffsets: Int32Array; exitCounts: Int32Array; fallbackOffsets: Int32Array;
   blockTable: Int16Array;
@@ -718,6 +762,7 @@ function generate(code: PageCode, forced: boolean): {
   const blockTable = new Int16Array(4096).fill(-1);
   code.leaders.forEach((leader, k) => (blockTable[leader] = k));
   g.emit("const flushFlags = H.flushFlags, conditionOf = H.conditionOf, carryOf = H.carryOf, parity = H.parity;");
+  g.emit("const multiplyFlags = H.multiplyFlags, unsignedHigh = H.unsignedHigh;");
   g.emit("return function region(cpu, pc, room) {");
   g.emit("const r = cpu.regs, m8 = cpu.mem8, m32 = cpu.mem32, tr = cpu.tlbRead, tw = cpu.tlbWrite;");
   g.emit(`let ${REGISTERS.map((name, n) => `${name} = r[${n}]`).join(", ")};`);
@@ -741,7 +786,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("}");
   g.emit("switch (bi) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1275 <<write one block>>
+    // from book/cpu-translator.md:1320 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -771,7 +816,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; ${g.jump(g.next)}`);
     g.emit("}");
-  // from book/cpu-translator.md:1245 <<the code generator>>
+  // from book/cpu-translator.md:1290 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
