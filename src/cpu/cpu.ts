@@ -573,7 +573,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-translator.md:99 <<CPU methods>>
+  // from book/cpu-translator.md:98 <<CPU methods>>
   /**
    * The one condition under which the CPU must run instruction by instruction
    * in the interpreter: an instruction hook (the tracer), the trap flag
