@@ -129,6 +129,17 @@ for (const mode of modes) {
   });
 }
 
+test("over the memory bound every translation is thrown away, and the program runs on unchanged", () => {
+  const cpu = machine("forced", otherPage);
+  cpu.memory.ram.set(addFunction, FUNCTION);
+  cpu.regs[EDI] = FUNCTION;
+  cpu.translator!.maxRegions = 1;
+  runToHalt(cpu);
+  assert.equal(cpu.regs[EBX], patchedSum(63));
+  assert.ok(cpu.translator!.flushes > 10, `${cpu.translator!.flushes} flushes`);
+  assert.ok(cpu.translator!.regionCount <= 2);
+});
+
 // add eax, [esi]; add esi, 0x1000; inc edx; jmp loop, over mapped pages until one that is not
 const walkPages = [0x03, 0x06, 0x81, 0xc6, 0x00, 0x10, 0x00, 0x00, 0x42, 0xeb, 0xf5];
 

@@ -17,7 +17,7 @@ import { shiftByImmediate32 } from "./shifts.ts";
 /** off: the interpreter alone; on: hot pages translated; forced: every page, from its first instruction. */
 export type TranslationMode = "off" | "on" | "forced";
 
-// from book/cpu-translator.md:319 <<the translator's limits>>
+// from book/cpu-translator.md:322 <<the translator's limits>>
 /** Entries into a block at one offset before a region is translated from there. */
 const HOT_ENTRY = 1000;
 /** Regions per page at most. */
@@ -35,7 +35,7 @@ const MAX_SOURCE_BYTES = 48 << 20;
 
 export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
 
-// from book/cpu-translator.md:494 <<the flag kinds>>
+// from book/cpu-translator.md:497 <<the flag kinds>>
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7;
 
 function kindOf(operation: number, size: number): number {
@@ -105,7 +105,7 @@ function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number,
 function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): number {
   return conditionOf(cpu, 2, kind, a, b, r, c) ? 1 : 0;
 }
-// from book/cpu-translator.md:573 <<the flag kinds>>
+// from book/cpu-translator.md:576 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -183,7 +183,7 @@ function carryExpression(kind: number): string | undefined {
   return undefined;
 }
 // from book/cpu-translator.md:136
-// from book/cpu-translator.md:656 <<the region's helpers>>
+// from book/cpu-translator.md:659 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], exitOffsets: Int32Array, exitCounts: Int32Array, fallbackOffsets: Int32Array,
   blockTable: Int16Array,
@@ -209,7 +209,7 @@ function unsignedHigh(a: number, b: number): number {
 
 const helpers = { flushFlags, conditionOf, carryOf, parity, multiplyFlags, unsignedHigh };
 // from book/cpu-translator.md:137
-// from book/cpu-translator.md:306 <<the region's conditions>>
+// from book/cpu-translator.md:309 <<the region's conditions>>
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
@@ -219,7 +219,7 @@ function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
 // from book/cpu-translator.md:138
-// from book/cpu-translator.md:406 <<the code generator>>
+// from book/cpu-translator.md:409 <<the code generator>>
 interface PageCode {
   /** Decoded instructions by page offset. */
   insns: Map<number, Insn>;
@@ -272,7 +272,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
     throw error;
   }
 }
-// from book/cpu-translator.md:466 <<the code generator>>
+// from book/cpu-translator.md:469 <<the code generator>>
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -287,7 +287,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:688 <<the code generator>>
+// from book/cpu-translator.md:691 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -338,7 +338,7 @@ class Generator {
     return `{ ex = ${this.exitPoint}; break loop; }`;
   }
 
-  // from book/cpu-translator.md:751 <<reading and writing operands>>
+  // from book/cpu-translator.md:754 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -360,7 +360,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:791 <<reading and writing operands>>
+  // from book/cpu-translator.md:794 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`, p = `p_${name}`;
@@ -415,7 +415,7 @@ class Generator {
     this.emit(`const a = ${this.address(insn)};`);
     this.write(value, size);
   }
-  // from book/cpu-translator.md:853 <<reading and writing operands>>
+  // from book/cpu-translator.md:856 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.emit(`const a = ${this.address(insn)};`);
@@ -427,8 +427,8 @@ class Generator {
     else this.emit(`const ${name} = m8[p];`);
     return (value) => this.emitStore("p", value, size);
   }
-  // from book/cpu-translator.md:739 <<the code generator>>
-  // from book/cpu-translator.md:869 <<reading the flags>>
+  // from book/cpu-translator.md:742 <<the code generator>>
+  // from book/cpu-translator.md:872 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -454,8 +454,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:740 <<the code generator>>
-  // from book/cpu-translator.md:931 <<the instructions>>
+  // from book/cpu-translator.md:743 <<the code generator>>
+  // from book/cpu-translator.md:934 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const opcode = insn.opcode;
@@ -465,7 +465,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:1010 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:1013 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -576,8 +576,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:941 <<the instructions>>
-      // from book/cpu-translator.md:1125 <<translate the moves>>
+      // from book/cpu-translator.md:944 <<the instructions>>
+      // from book/cpu-translator.md:1128 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -633,8 +633,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:942 <<the instructions>>
-      // from book/cpu-translator.md:1188 <<translate the control transfers>>
+      // from book/cpu-translator.md:945 <<the instructions>>
+      // from book/cpu-translator.md:1191 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { ${this.jump(this.next + insn.imm)} }`);
@@ -680,12 +680,12 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:943 <<the instructions>>
+    // from book/cpu-translator.md:946 <<the instructions>>
     }
     this.emit("}");
     return ended;
   }
-  // from book/cpu-translator.md:954 <<the instructions>>
+  // from book/cpu-translator.md:957 <<the instructions>>
   static translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -735,23 +735,23 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:741 <<the code generator>>
-  // from book/cpu-translator.md:917 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:744 <<the code generator>>
+  // from book/cpu-translator.md:920 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
     this.fallbackOffsets.push(this.offset);
     this.emit(`fb = ${k}; continue loop;`);
   }
-// from book/cpu-translator.md:742 <<the code generator>>
+// from book/cpu-translator.md:745 <<the code generator>>
 }
-// from book/cpu-translator.md:1239 <<the code generator>>
+// from book/cpu-translator.md:1242 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1256 <<the code generator>>
+// from book/cpu-translator.md:1259 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; exitOffsets: Int32Array; exitCounts: Int32Array; fallbackOffsets: Int32Array;
   blockTable: Int16Array;
@@ -786,7 +786,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("}");
   g.emit("switch (bi) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1321 <<write one block>>
+    // from book/cpu-translator.md:1324 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -816,7 +816,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; ${g.jump(g.next)}`);
     g.emit("}");
-  // from book/cpu-translator.md:1291 <<the code generator>>
+  // from book/cpu-translator.md:1294 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
@@ -862,13 +862,16 @@ export class Translator {
   private readonly factories = new Map<string, RegionFactory>();
   regionCount = 0;
   sourceBytes = 0;
-  // from book/cpu-translator.md:388 <<the translator's statistics>>
+  /** The memory bound: over it, every translation is thrown away (tests lower it). */
+  maxRegions = MAX_REGIONS;
+  maxSourceBytes = MAX_SOURCE_BYTES;
+  // from book/cpu-translator.md:391 <<the translator's statistics>>
   /** Regions made, distinct functions compiled, translations thrown away, whole flushes. */
   translations = 0;
   compilations = 0;
   invalidations = 0;
   flushes = 0;
-// from book/cpu-translator.md:182 <<the translator>>
+// from book/cpu-translator.md:185 <<the translator>>
 
   constructor(cpu: CPU, forced: boolean) {
     this.cpu = cpu;
@@ -898,7 +901,7 @@ export class Translator {
     }
   }
 
-  // from book/cpu-translator.md:224 <<interpret up to the next jump>>
+  // from book/cpu-translator.md:227 <<interpret up to the next jump>>
   private interpretBlock(limit: number): void {
     const cpu = this.cpu;
     do {
@@ -928,8 +931,8 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:212 <<the translator>>
-  // from book/cpu-translator.md:264 <<find and run a region>>
+  // from book/cpu-translator.md:215 <<the translator>>
+  // from book/cpu-translator.md:267 <<find and run a region>>
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
     if (!cpu.code32 || cpu.codeLimitChecked || cpu.segBase[CS] !== 0 || cpu.stackMask !== -1) return false;
@@ -966,8 +969,8 @@ export class Translator {
     }
     return this.translate(page, offset, regions);
   }
-  // from book/cpu-translator.md:213 <<the translator>>
-  // from book/cpu-translator.md:337 <<translate a page>>
+  // from book/cpu-translator.md:216 <<the translator>>
+  // from book/cpu-translator.md:340 <<translate a page>>
   private translate(page: number, offset: number, regions: PageRegions): Region {
     const cpu = this.cpu;
     if (!cpu.codePages[page]) cpu.protectCode(page);
@@ -975,7 +978,7 @@ export class Translator {
     const { source, fallbacks, exitOffsets, exitCounts, fallbackOffsets, blockTable } = generate(code, this.forced);
     let factory = this.factories.get(source);
     if (factory === undefined) {
-      if (this.regionCount >= MAX_REGIONS || this.sourceBytes > MAX_SOURCE_BYTES) this.forgetAll();
+      if (this.regionCount >= this.maxRegions || this.sourceBytes > this.maxSourceBytes) this.forgetAll();
       factory = new Function("H", "X", "PO", "PI", "FO", "BI", source) as RegionFactory;
       this.factories.set(source, factory);
       this.sourceBytes += source.length;
@@ -993,8 +996,8 @@ export class Translator {
     this.translations++;
     return region;
   }
-  // from book/cpu-translator.md:214 <<the translator>>
-  // from book/cpu-translator.md:365 <<forget a page's translation>>
+  // from book/cpu-translator.md:217 <<the translator>>
+  // from book/cpu-translator.md:368 <<forget a page's translation>>
   /** A write to `page`, or the Host's DMA into it: its translations are stale. */
   forget(page: number): void {
     const regions = this.pages[page];
@@ -1015,5 +1018,5 @@ export class Translator {
     this.sourceBytes = 0;
     this.flushes++;
   }
-// from book/cpu-translator.md:215 <<the translator>>
+// from book/cpu-translator.md:218 <<the translator>>
 }
