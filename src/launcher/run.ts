@@ -114,7 +114,7 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand, devic
     if (stopped?.message) warn(stopped.message);
   }
 }
-// from lguest.ts.md:1322 <<run the Guest until it powers off>>
+// from lguest.ts.md:1324 <<run the Guest until it powers off>>
 async function waitForWork(
   guest: Guest, timerAt: bigint | undefined, clock: Clock, bus: DeviceBus, setWaker: (wake: (() => void) | undefined) => void,
 ): Promise<void> {
@@ -125,6 +125,7 @@ async function waitForWork(
   }
   if (clock.virtual && timerAt !== undefined && !expecting) {
     clock.skipTo(timerAt);
+    await new Promise((resolve) => setImmediate(resolve));
     return;
   }
   const wait = timerAt === undefined ? undefined : Number((timerAt - clock.now()) / 1_000_000n);
@@ -146,7 +147,7 @@ function finish(reason: string): number {
   process.stderr.write(`lguest: the guest died: ${reason}\n`);
   return 1;
 }
-// from lguest.ts.md:1359 <<run the Guest until it powers off>>
+// from lguest.ts.md:1362 <<run the Guest until it powers off>>
 const sinks = new Map<string, (line: string) => void>();
 
 function traceSink(file: string | undefined): (line: string) => void {
