@@ -166,6 +166,7 @@ static const struct command commands[] = {
 	{ "user", "[NAME]", "run a user program in ring 3 (hello, spin, fpu, divide, hcall, fault)", user },
 	{ "fpu", "", "use the FPU in the kernel", fpu },
 	{ "stats", "", "hypercalls, interrupts and traps so far", stats },
+	{ "disk", "[lgbX] [CMD]", "the disks; disk help lists the CMDs", disk_command },
 	{ "ifconfig", "[ethN] [CMD]", "the network interfaces; CMD: up, down, promisc, -promisc", ifconfig_command },
 	{ "arp", "", "the ARP cache: IP addresses and their MACs", arp_command },
 	{ "ping", "[-c N] ADDRESS", "send ICMP echo requests, one a second", ping_command },
@@ -197,7 +198,7 @@ static void run_line(char *line)
 	}
 	printk("%s: no such command; try help\n", line);
 }
-/* from book/guest-user.md:885 */
+/* from book/guest-user.md:886 */
 static void read_line(char *line, unsigned size)
 {
 	unsigned n = 0;
@@ -221,7 +222,7 @@ static void read_line(char *line, unsigned size)
 	}
 	line[n] = '\0';
 }
-/* from book/guest-user.md:917 */
+/* from book/guest-user.md:918 */
 static void run_boot_commands(void)
 {
 	static char script[256];
@@ -259,7 +260,7 @@ void shell(void)
 		run_line(line);
 	}
 }
-/* from book/guest-user.md:960 */
+/* from book/guest-user.md:961 */
 const char *strstr_word(const char *text, const char *word)
 {
 	unsigned n = strlen(word);
@@ -270,7 +271,7 @@ const char *strstr_word(const char *text, const char *word)
 			return at;
 	return NULL;
 }
-/* from book/guest-user.md:1011 */
+/* from book/guest-user.md:1012 */
 struct hostility {
 	const char *name, *what;
 };
@@ -307,7 +308,7 @@ int find_hostility(const char *name, unsigned length)
 			return i;
 	return -1;
 }
-/* from book/guest-user.md:1059 */
+/* from book/guest-user.md:1060 */
 void misbehave(int mode)
 {
 	static struct lguest_dma dma;
@@ -373,7 +374,7 @@ void misbehave(int mode)
 	}
 	panic("hostile mode %s: the Host let us live", hostilities[mode].name);
 }
-/* from book/guest-user.md:1138 */
+/* from book/guest-user.md:1139 */
 static int unknown_hostility;
 
 int choose_hostility(const char *line)
@@ -402,7 +403,7 @@ void misbehave_after_boot(void)
 	if (hostile > HOSTILE_TRAP)
 		misbehave(hostile);
 }
-/* from book/guest-user.md:1190 */
+/* from book/guest-user.md:1191 */
 static void hostile_command(const char *arguments)
 {
 	int mode = find_hostility(arguments, strlen(arguments));
