@@ -107,7 +107,7 @@ static int mac_eq(const u8 *mac, const struct netif *n, unsigned slot)
 		return 0;
 	return memcmp(mac + 1, n->peers[slot].mac + 1, ETH_ALEN - 1) == 0;
 }
-/* from book/drivers-net.md:295 */
+/* from book/drivers-net.md:296 */
 static void transfer_packet(struct netif *n, unsigned slot, unsigned length)
 {
 	lguest_send_dma(slot_key(n, slot), &n->tx_dma);
@@ -137,7 +137,7 @@ void net_transmit(struct netif *n, const void *frame, unsigned length)
 	}
 	irq_restore(flags);
 }
-/* from book/drivers-net.md:345 */
+/* from book/drivers-net.md:346 */
 static struct netif *netif_by_irq(unsigned irq)
 {
 	unsigned i;
@@ -172,7 +172,7 @@ static void net_interrupt(unsigned irq)
 		eth_receive(n, packet, length);
 	}
 }
-/* from book/drivers-net.md:405 */
+/* from book/drivers-net.md:406 */
 static const char *const drop_names[DROP_REASONS] = {
 	"bad length", "not for us", "protocol", "malformed", "bad checksum",
 };
@@ -199,7 +199,7 @@ static void show_netif(const struct netif *n)
 	printk("      TX packets %u bytes %u, carrier errors %u\n", n->tx_packets, n->tx_bytes,
 	       n->tx_carrier_errors);
 }
-/* from book/drivers-net.md:436 */
+/* from book/drivers-net.md:437 */
 void ifconfig_command(const char *arguments)
 {
 	struct netif *n = NULL;
