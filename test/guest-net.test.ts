@@ -305,6 +305,8 @@ test("pinging an address nobody has: ARP gets no answer, and ping says Destinati
   assert.match(command(a, "ping 192.168.1.1"), /ping: no interface is on the network of 192\.168\.1\.1/);
   assert.match(command(a, "ping 10.0.0.1"), /ping: 10\.0\.0\.1 is this Guest's own address on eth0/);
   assert.match(command(a, "ping -c x 10.0.0.2"), /ping \[-c COUNT\] ADDRESS/);
+  assert.match(command(a, "ping 10.0.0.2 10.0.0.3"), /ping \[-c COUNT\] ADDRESS/);
+  assert.match(command(a, "ping 10.0.0.77 -c 1"), /From 10\.0\.0\.1 icmp_seq=1 Destination Host Unreachable\n\n--- 10\.0\.0\.77 ping statistics ---\n1 packets transmitted, 0 received, \+1 errors, 100% packet loss/);
 });
 
 test("the checksum the test uses is RFC 1071's, on a published IPv4 header", () => {

@@ -374,7 +374,7 @@ static void icmp_receive(struct netif *n, struct icmp_packet *p, unsigned length
 	else
 		n->dropped[DROP_PROTOCOL]++;
 }
-/* from book/drivers-ip.md:570 */
+/* from book/drivers-ip.md:571 */
 static struct {
 	u32 target;
 	u16 id, sequence;
@@ -382,7 +382,7 @@ static struct {
 	u32 ttl, bytes;
 	u32 sent_seconds, sent_nanoseconds, microseconds;
 } ping;
-/* from book/drivers-ip.md:588 */
+/* from book/drivers-ip.md:589 */
 static u32 wait_for_tick(void)
 {
 	u32 now = jiffies;
@@ -415,7 +415,7 @@ static void send_echo(struct netif *n, const u8 *mac, u16 sequence)
 	p.icmp.checksum = checksum(&p.icmp, sizeof(p.icmp) + PING_DATA);
 	net_transmit(n, &p, sizeof(p));
 }
-/* from book/drivers-ip.md:626 */
+/* from book/drivers-ip.md:627 */
 static void ping_answered(struct netif *n, struct icmp_packet *p, unsigned length)
 {
 	u32 seconds, nanoseconds;
@@ -431,7 +431,7 @@ static void ping_answered(struct netif *n, struct icmp_packet *p, unsigned lengt
 	ping.bytes = length;
 	ping.answered = 1;
 }
-/* from book/drivers-ip.md:651 */
+/* from book/drivers-ip.md:652 */
 static void print_ms(const char *before, u32 microseconds)
 {
 	printk("%s%u.%03u", before, microseconds / 1000, microseconds % 1000);
@@ -445,16 +445,19 @@ void ping_command(const char *arguments)
 	u8 mac[ETH_ALEN];
 	char word[20];
 	const char *end;
-	int ok = 1;
+	int ok = 1, addresses = 0;
 
-	next_word(&arguments, word, sizeof(word));
-	if (strcmp(word, "-c") == 0) {
-		next_word(&arguments, word, sizeof(word));
-		count = parse_number(word, &ok);
-		next_word(&arguments, word, sizeof(word));
+	while (ok && next_word(&arguments, word, sizeof(word))) {
+		if (strcmp(word, "-c") == 0) {
+			next_word(&arguments, word, sizeof(word));
+			count = parse_number(word, &ok);
+		} else {
+			end = parse_ip(word, &target);
+			ok = end && !*end;
+			addresses++;
+		}
 	}
-	end = parse_ip(word, &target);
-	if (!ok || !count || !end || *end || *arguments) {
+	if (!ok || !count || addresses != 1) {
 		printk("ping [-c COUNT] ADDRESS, like ping -c 3 10.0.0.2\n");
 		return;
 	}
@@ -473,7 +476,7 @@ void ping_command(const char *arguments)
 	ping.target = target;
 	ping.id++;
 	for (sequence = 1; sequence <= count; sequence++) {
-		/* from book/drivers-ip.md:702 <<send one echo request and wait for its reply>> */
+		/* from book/drivers-ip.md:706 <<send one echo request and wait for its reply>> */
 		u32 sent;
 
 		if (!arp_resolve(n, target, mac)) {
@@ -498,9 +501,9 @@ void ping_command(const char *arguments)
 		last = jiffies;
 		if (sequence < count)
 			wait_until(jiffies - sent >= HZ);
-	/* from book/drivers-ip.md:693 */
+	/* from book/drivers-ip.md:697 */
 	}
-	/* from book/drivers-ip.md:734 <<print ping's statistics>> */
+	/* from book/drivers-ip.md:738 <<print ping's statistics>> */
 	printk("\n--- " IP_FORMAT " ping statistics ---\n", IP_ARGS(target));
 	printk("%u packets transmitted, %u received, ", count, received);
 	if (errors)
@@ -512,5 +515,5 @@ void ping_command(const char *arguments)
 		print_ms("/", most);
 		printk(" ms\n");
 	}
-/* from book/drivers-ip.md:695 */
+/* from book/drivers-ip.md:699 */
 }
