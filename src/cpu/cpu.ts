@@ -99,10 +99,10 @@ export class CPU {
   // from book/cpu-operands.md:182 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:403 <<the CPU's other state>>
+  // from book/cpu-control.md:419 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:425 <<the CPU's other state>>
+  // from book/cpu-control.md:441 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -149,10 +149,10 @@ export class CPU {
   // from book/cpu-interrupts.md:410 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:251 <<the CPU's other state>>
+  // from book/cpu-paging.md:252 <<the CPU's other state>>
   /** DR0-DR7, stored only. */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:436 <<the CPU's other state>>
+  // from book/cpu-paging.md:464 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -193,6 +193,8 @@ export class CPU {
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
+    // from book/cpu-paging.md:381 <<start in a flat 32-bit state>>
+    this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
   // from book/cpu-loop.md:149

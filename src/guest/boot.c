@@ -28,13 +28,13 @@ void lguest_init(const u8 *params)
 	command_line[COMMAND_LINE_SIZE - 1] = '\0';
 	ram_bytes = boot_u32(BOOT_E820_MAP + 8);	/* the low half of e820_map[0].size */
 	initrd_start = boot_u32(BOOT_RAMDISK_SIZE) ? boot_u32(BOOT_RAMDISK_IMAGE) : 0;
-	/* from book/guest-user.md:1133 <<choose how to misbehave, and maybe misbehave before LGUEST_INIT>> */
+	/* from book/guest-user.md:1145 <<choose how to misbehave, and maybe misbehave before LGUEST_INIT>> */
 	hostile = choose_hostility(command_line);
 	if (hostile == HOSTILE_EARLY)
 		misbehave(hostile);
 	/* from book/guest.md:505 */
 	hcall(LHCALL_LGUEST_INIT, __pa(&lguest_data), 0, 0);
-	/* from book/guest-user.md:1184 <<complain if the Host let an early hypercall through>> */
+	/* from book/guest-user.md:1196 <<complain if the Host let an early hypercall through>> */
 	if (hostile == HOSTILE_EARLY)
 		panic("hostile mode early: the Host let us live");
 	/* from book/guest.md:507 */
@@ -68,7 +68,7 @@ void start_kernel(void)
 	printk("cpu: %s, %s FPU; the Host keeps the top %u MiB\n", vendor,
 	       have_fpu ? "with an" : "no", lguest_data.reserve_mem >> 20);
 	setup_gdt();
-	/* from book/guest-user.md:1172 <<misbehave before the interrupt table, if asked>> */
+	/* from book/guest-user.md:1184 <<misbehave before the interrupt table, if asked>> */
 	if (hostile == HOSTILE_TRAP)
 		misbehave(hostile);
 	/* from book/guest.md:1260 */
@@ -80,7 +80,7 @@ void start_kernel(void)
 	irq_enable();
 	lguest_bus_init();
 	ip_init();
-	/* from book/guest-user.md:1177 <<misbehave once booted, if asked>> */
+	/* from book/guest-user.md:1189 <<misbehave once booted, if asked>> */
 	misbehave_after_boot();
 	/* from book/guest.md:1269 */
 	shell();

@@ -150,12 +150,12 @@ void do_syscall(struct trap_frame *f);
 void user_fault(struct trap_frame *f) __attribute__((noreturn));
 int run_program(unsigned program);
 extern u32 fpu_traps;
-/* from book/guest-user.md:974 */
+/* from book/guest-user.md:986 */
 void shell(void) __attribute__((noreturn));
 const char *strstr_word(const char *text, const char *word);
 int next_word(const char **text, char *word, unsigned size);
 u32 parse_number(const char *s, int *ok);
-/* from book/guest-user.md:1207 */
+/* from book/guest-user.md:1219 */
 enum hostile_mode {
 	HOSTILE_NONE, HOSTILE_EARLY, HOSTILE_TRAP, HOSTILE_INIT2, HOSTILE_BADCALL, HOSTILE_RING,
 	HOSTILE_GDT, HOSTILE_IDT, HOSTILE_STACK, HOSTILE_STACKPAGES, HOSTILE_PTE, HOSTILE_PGD,

@@ -4,7 +4,7 @@
 import { EAX, EBX, ECX, EDX } from "../cpu/registers.ts";
 import { hex, type Guest } from "./guest.ts";
 import {
-  hypercallNames, LGUEST_DATA, LGUEST_TRAP_ENTRY, LHCALL_BIND_DMA, LHCALL_CRASH, LHCALL_FLUSH_ASYNC, LHCALL_FLUSH_TLB,
+  hypercallNames, LGUEST_TRAP_ENTRY, LHCALL_BIND_DMA, LHCALL_CRASH, LHCALL_FLUSH_ASYNC, LHCALL_FLUSH_TLB,
   LHCALL_HALT, LHCALL_LGUEST_INIT, LHCALL_LOAD_GDT, LHCALL_LOAD_IDT_ENTRY, LHCALL_LOAD_TLS, LHCALL_NEW_PGTABLE,
   LHCALL_RING_SIZE, LHCALL_SEND_DMA, LHCALL_SET_CLOCKEVENT, LHCALL_SET_PMD, LHCALL_SET_PTE, LHCALL_SET_STACK, LHCALL_TS,
   RESERVE_MEM,
@@ -15,14 +15,7 @@ import {
   guestNewPagetable, guestPagetableClearAll, guestPagetableFlushUser, guestSetPmd, guestSetPte,
 } from "./page-tables.ts";
 import { bindDma, sendDma } from "./dma.ts";
-
-/** The four registers of a hypercall; eax comes back with the result. */
-export interface HypercallRegisters {
-  eax: number;
-  edx: number;
-  ebx: number;
-  ecx: number;
-}
+import { HCALL_FREE, LGUEST_DATA, lguestData, type HypercallRegisters } from "./abi.ts";
 
 /** do_hypercalls: the async ring, then the Guest's int $0x1f if that is why it stopped (spec 3.2). */
 export function doHypercalls(guest: Guest): void {
@@ -42,7 +35,7 @@ export function doHypercalls(guest: Guest): void {
     guest.trapnum = 255;
   }
 }
-// from book/host-hypercalls.md:130
+// from book/host-hypercalls.md:123
 
 /** LGUEST_INIT, the only hypercall allowed before lguest_data exists (spec 3.3). */
 function initialize(guest: Guest): void {
@@ -57,37 +50,30 @@ function initialize(guest: Guest): void {
     return;
   }
   guest.lguestData = data;
-  guest.noirqStart = guest.getUser32(data + LGUEST_DATA.noirqStart)!;
-  guest.noirqEnd = guest.getUser32(data + LGUEST_DATA.noirqEnd)!;
-  guest.putUser32(data + LGUEST_DATA.reserveMem, RESERVE_MEM);
-  guest.putUser32(data + LGUEST_DATA.tscKhz, guest.host.tscKhz);
-  guest.copyIn(data + LGUEST_DATA.guestid, new Uint8Array([guest.id, 0]));
+  const noirq = lguestData.noirqWindow(guest, data);
+  guest.noirqStart = noirq.start;
+  guest.noirqEnd = noirq.end;
+  lguestData.setInitFields(guest, data, { reserveMem: RESERVE_MEM, tscKhz: guest.host.tscKhz, guestid: guest.id });
   writeTimestamp(guest);
   guestPagetableClearAll(guest);
   traceHypercall(guest, LHCALL_LGUEST_INIT, { eax: LHCALL_LGUEST_INIT, edx: data, ebx: regs[EBX] >>> 0, ecx: regs[ECX] >>> 0 }, false);
 }
-// from book/host-hypercalls.md:181
+// from book/host-hypercalls.md:173
 
 /** do_async_hcalls: runs the queued calls of the ring in order (spec 3.2). */
 function doAsyncHypercalls(guest: Guest): void {
-  const ring = guest.lguestData! + LGUEST_DATA.hcallStatus;
-  const status = guest.copyOut(ring, LHCALL_RING_SIZE);
+  const data = guest.lguestData!;
+  const status = lguestData.hcallStatus(guest, data);
   for (let i = 0; i < LHCALL_RING_SIZE; i++) {
     const n = guest.nextHcall;
-    if (status[n] === 0xff) break;
+    if (status[n] === HCALL_FREE) break;
     guest.nextHcall = (n + 1) % LHCALL_RING_SIZE;
-    const slot = guest.lguestData! + LGUEST_DATA.hcalls + n * 16;
-    const call = {
-      eax: guest.getUser32(slot)!, edx: guest.getUser32(slot + 4)!,
-      ebx: guest.getUser32(slot + 8)!, ecx: guest.getUser32(slot + 12)!,
-    };
-    doHcall(guest, call, true);
-    guest.memory.write8(ring + n, 0xff);
-    guest.wroteTo(ring + n, 1);
+    doHcall(guest, lguestData.hcall(guest, data, n)!, true);
+    lguestData.hcallDone(guest, data, n);
     if (guest.dead !== undefined || guest.pendingDma !== undefined) break;
   }
 }
-// from book/host-hypercalls.md:217
+// from book/host-hypercalls.md:203
 
 /** do_hcall: one hypercall, from the ring or from int $0x1f (spec 3.3). */
 export function doHcall(guest: Guest, regs: HypercallRegisters, async: boolean): void {
@@ -146,7 +132,7 @@ export function doHcall(guest: Guest, regs: HypercallRegisters, async: boolean):
   }
   traceHypercall(guest, call, regs, async);
 }
-// from book/host-hypercalls.md:292
+// from book/host-hypercalls.md:278
 
 /** CRASH: the Guest's last words (spec 3.3). */
 function crash(guest: Guest, address: number): void {
@@ -155,7 +141,7 @@ function crash(guest: Guest, address: number): void {
   const end = message.indexOf(0);
   guest.kill(`CRASH: ${new TextDecoder().decode(message.subarray(0, end))}`);
 }
-// from book/host-hypercalls.md:309
+// from book/host-hypercalls.md:295
 
 function traceHypercall(guest: Guest, call: number, regs: HypercallRegisters, async: boolean): void {
   const trace = guest.host.trace;

@@ -50,6 +50,8 @@ export interface GuestSession {
   newPagetables: number[];
   /** Every SEND_DMA the Guest made, and where it went. */
   sends: SendRecord[];
+  /** Every console output descriptor the Guest sent: its gpa and its 100 bytes as they were. */
+  consoleDescriptors: { gpa: number; bytes: Uint8Array }[];
   /** Every BIND_DMA (irq 0: unbind) the Guest made. */
   binds: { key: number; dmas: number; count: number; irq: number; ok: boolean }[];
   cpu: CPU;
@@ -70,7 +72,6 @@ const DMA_ADDRESSES = 4, DMA_LENGTHS = 68, DMA_SECTIONS = 16;
 interface Running {
   session: GuestSession;
   pending: Uint8Array[];
-  top: number;
   devices: { start: number; end: number; device: TestDevice }[];
   released: boolean;
   paused: boolean;
@@ -144,12 +145,12 @@ export class TestMachine {
     if (!initialized.ok) throw new Error(initialized.message);
     const guest = initialized.guest;
     const running: Running = {
-      pending: [], top: layout.pfnLimit * PAGE_SIZE, devices: ranges, released: false, paused: false,
+      pending: [], devices: ranges, released: false, paused: false,
       session: undefined as unknown as GuestSession,
     };
     const session: GuestSession = {
       output: "", dead: undefined, callLog: [], hypercalls: new Map(), reflected: new Map(), newPagetables: [],
-      sends: [], binds: [], cpu: guest.cpu, guest, machine: this,
+      sends: [], binds: [], consoleDescriptors: [], cpu: guest.cpu, guest, machine: this,
       devicePages: ranges.map((r) => r.start),
       type: (text) => running.pending.push(new TextEncoder().encode(text)),
       run: (until, maxInstructions) => this.run(until, maxInstructions),
@@ -201,7 +202,7 @@ export class TestMachine {
   private step(running: Running): "ran" | "dead" | { timerAt: bigint | undefined } {
     const { session } = running;
     const guest = session.guest;
-    giveConsoleInput(this.host, guest, running.pending, running.top);
+    giveConsoleInput(this.host, guest, running.pending);
     this.current = guest.cpu;
     this.sliceStart = guest.cpu.instructions;
     const result = this.host.run(guest, SLICE);
@@ -212,7 +213,8 @@ export class TestMachine {
       if (device?.onDma) {
         device.onDma(session, result.dmaGpa, result.key);
       } else {
-        const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key, running.top);
+        session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
+        const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
         if (bytes) session.output += new TextDecoder("latin1").decode(bytes);
       }
       return "ran";
