@@ -26,7 +26,7 @@ export const SYSCALL_VECTOR = 0x80;
 
 /** EFLAGS.IF, which is also the "enabled" value of lguest_data.irq_enabled. */
 export const X86_EFLAGS_IF = 0x200;
-// from book/host-hypercalls.md:27
+// from book/host-hypercalls.md:29
 
 /** Hypercall numbers (spec 3.3). */
 export const LHCALL_FLUSH_ASYNC = 0, LHCALL_LGUEST_INIT = 1, LHCALL_CRASH = 2, LHCALL_LOAD_GDT = 3,

@@ -91,7 +91,7 @@ export function releaseAllDma(guest: Guest): void {
     guest.dma[slot] = undefined;
   }
 }
-// from book/host-dma.md:203
+// from book/host-dma.md:205
 
 /** LHCALL_SEND_DMA (spec 8.6). */
 export function sendDma(guest: Guest, key: number, dma: number): void {
@@ -128,7 +128,7 @@ function traceSend(
     ...(to === undefined ? {} : { to: to.id }), ...(length === undefined ? {} : { length }),
   });
 }
-// from book/host-dma.md:263
+// from book/host-dma.md:265
 
 /** dma_transfer: copies a send into the first free buffer of a binding (spec 8.6). */
 function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: number): "delivered" | "full" | "failed" {
@@ -164,7 +164,7 @@ function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: numbe
   traceSend(sender, key, dma, i === binding.count ? "full" : "delivered", receiver, length);
   return i === binding.count ? "full" : "delivered";
 }
-// from book/host-dma.md:312
+// from book/host-dma.md:314
 
 /** check_dma_list: every piece in memory, at most a page, within one page (spec 8.5). */
 function checkDmaList(guest: Guest, dma: LguestDma): boolean {
@@ -172,7 +172,7 @@ function checkDmaList(guest: Guest, dma: LguestDma): boolean {
   if (bad !== undefined) guest.kill(`bad DMA entry: ${bad.len}@${hex(bad.addr)}`);
   return bad === undefined;
 }
-// from book/host-dma.md:327
+// from book/host-dma.md:329
 
 /** do_dma and copy_data: the bytes copied, or 0 if a descriptor is bad. */
 function copyData(sender: Guest, source: LguestDma, receiver: Guest, destination: LguestDma): number {
@@ -197,7 +197,7 @@ function copyData(sender: Guest, source: LguestDma, receiver: Guest, destination
   }
   return total;
 }
-// from book/host-dma.md:371
+// from book/host-dma.md:373
 
 /** get_dma_buffer: this Guest's first free buffer bound to `key`, and its irq; dma 0 if none (spec 2.7). */
 export function getDmaBuffer(guest: Guest, key: number): { dma: number; irq: number } {

@@ -42,7 +42,7 @@ export class Guest {
   internalError: unknown = undefined;
   /** Set by LHREQ_BREAK: the next run returns "break" at once (spec 2.5). */
   breakOut = false;
-  // from book/host-hypercalls.md:101 <<the guest's hypercall state>>
+  // from book/host-hypercalls.md:103 <<the guest's hypercall state>>
   /** Guest-physical address of struct lguest_data, once LGUEST_INIT has said. */
   lguestData: number | undefined = undefined;
   /** The Host's place in the asynchronous hypercall ring. */
