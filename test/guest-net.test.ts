@@ -6,12 +6,17 @@
 // DMA alone, as --sharenet Guests do. Where a test plays the other end of
 // a network (the host behind a --tunnet TAP, or a sender of malformed
 // frames), it builds and checks frames with its own code below, which is
-// anchored to RFC 1071's and a published header's checksums.
+// anchored to RFC 1071's and a published header's checksums. The last test
+// puts the Guest behind a real TAP in a network namespace, where Linux's
+// own ping and network stack are the reference. Launchers on --sharenet in
+// separate processes are tested in test/devices-guest.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { deliverDma, dmaBytes, TestMachine, type GuestSession, type TestDevice } from "./helpers/guest-session.ts";
+import { deliverDma, pageDevice, TestMachine, type GuestSession } from "./helpers/guest-session.ts";
+import type { Device } from "../src/devices/device.ts";
 
 const root = join(import.meta.dirname, "..");
 const vmlinux = new Uint8Array(readFileSync(join(root, "images/vmlinux")));
@@ -93,11 +98,11 @@ const BROADCAST = mac("ff:ff:ff:ff:ff:ff");
 
 // ---- Guests ----
 
-function sharenet(page: Uint8Array, slot: number, features = NOCSUM): TestDevice {
-  return { type: 2, features: slot | features, pages: page, shared: true };
+function sharenet(page: Uint8Array, slot: number, features = NOCSUM): Device {
+  return pageDevice({ type: 2, features: slot | features, pages: page, shared: true });
 }
 
-function boot(machine: TestMachine, ipArgument: string, devices: TestDevice[], extra: string[] = []): GuestSession {
+function boot(machine: TestMachine, ipArgument: string, devices: Device[], extra: string[] = []): GuestSession {
   const session = machine.boot(vmlinux, [`ip=${ipArgument}`, ...extra], { devices, memoryBytes: MEMORY });
   machine.run(() => session.output.endsWith("guest> "));
   return session;
@@ -167,7 +172,7 @@ test("two Guests on one shared page resolve each other with ARP and ping both wa
 test("the driver joins as spec 9.3 says: its MAC from guestid in slot features & 0xFFF, 8 buffers of 1514 bytes bound at the slot's key with irq index + 1", () => {
   const machine = new TestMachine();
   const lan = new Uint8Array(4096);
-  const disk = { type: 3, features: RANDOMNESS }; // a device before the network, so its index is 1
+  const disk = pageDevice({ type: 3, features: RANDOMNESS }); // a device before the network, so its index is 1
   const filler = boot(machine, "10.0.0.9", [sharenet(lan, 2)]);
   const b = boot(machine, "10.0.0.5", [disk, sharenet(lan, 5)]);
   const page = b.devicePages[1];
@@ -335,16 +340,15 @@ function tunnetGuest(answer: boolean) {
   page[0] |= 1; // the promiscuous bit
   const frames: Uint8Array[] = [];
   let session: GuestSession;
-  const device: TestDevice = {
+  const device = pageDevice({
     type: 2, features: 1 | RANDOMNESS, pages: page,
-    onDma(s, dma, key) {
-      assert.equal(key, s.devicePages[0], "every send goes to the TAP's slot 0 key");
-      const frame = dmaBytes(s.guest, dma);
+    onSend(frame, key) {
+      assert.equal(key, session.devicePages[0], "every send goes to the TAP's slot 0 key");
       frames.push(frame);
-      s.guest.write32(dma, frame.length);
       if (answer) hostAnswers(frame);
+      return frame.length;
     },
-  };
+  });
   const hostAnswers = (frame: Uint8Array) => {
     const type = be16(frame, 12);
     const guestMacBytes = frame.subarray(6, 12);
@@ -501,4 +505,37 @@ test("an ip= that is not an address leaves the interface without one, and says s
   machine.run(() => s.output.endsWith("guest> "));
   assert.match(s.output, /eth0: ip=10\.0\.0\.300 is not an address like 10\.0\.0\.2 or 10\.0\.0\.2\/24\r\n/);
   assert.match(command(s, "ifconfig"), /no address \(boot with ip=ADDRESS\)/);
+});
+
+/** Why this machine cannot make a TAP in a fresh network namespace, or undefined if it can. */
+function cannotMakeTap(): string | undefined {
+  const missing = ["unshare", "ip", "ping"].filter((tool) => spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0);
+  if (missing.length > 0) return `missing ${missing.join(", ")}`;
+  const trial = spawnSync("unshare", ["--net", "ip", "tuntap", "add", "dev", "tap0", "mode", "tap"], { encoding: "utf8" });
+  if (trial.status !== 0) return `unshare --net ip tuntap add failed: ${(trial.stderr || trial.error?.message || "").trim()}`;
+  return undefined;
+}
+
+test("through a real TAP (--tunnet, in a network namespace), the host's ping reaches the Guest, and the Guest pings the host", (t) => {
+  const reason = cannotMakeTap();
+  if (reason !== undefined) {
+    // A machine that must run it (LGUEST_REQUIRE_TAP=1) fails instead of skipping, as test/devices-tap.test.ts does.
+    if (process.env.LGUEST_REQUIRE_TAP) assert.fail(`this machine cannot make a TAP device in a network namespace (${reason})`);
+    t.skip(`NOT RUN: this machine cannot make a TAP device in a network namespace (${reason})`);
+    return;
+  }
+  const run = spawnSync("unshare", ["--net", process.execPath, "--import", "tsx", "test/helpers/tap-guest.ts", "192.168.19.1", "192.168.19.2"], {
+    cwd: root, encoding: "utf8", timeout: 180_000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const result = JSON.parse(run.stdout.trim().split("\n").pop()!);
+  assert.equal(result.error, undefined, result.output);
+  // Linux's ping checks the ICMP checksum of every reply it counts.
+  assert.equal(result.ping.status, 0, result.ping.output);
+  assert.match(result.ping.output, /3 packets transmitted, 3 received, 0% packet loss/);
+  const out = result.output.replace(/\r\n/g, "\n");
+  assert.match(out, /\n64 bytes from 192\.168\.19\.1: icmp_seq=1 ttl=64 time=[\d.]+ ms\n64 bytes from 192\.168\.19\.1: icmp_seq=2 ttl=64/);
+  assert.match(out, /slot 1 of 682, MAC 02:00:00:00:00:00, up\n      inet 192\.168\.19\.2 netmask 255\.255\.255\.0, checksums made and checked\n/);
+  assert.match(out, /TX packets \d+ bytes \d+, carrier errors 0\n/);
+  assert.equal(result.status, 0, "the Guest powered off");
 });

@@ -68,7 +68,7 @@ static int block_request(struct disk *d, int write, u32 sector, void *buffer, un
 	d->errors += d->failed;
 	return d->failed ? -1 : 0;
 }
-/* from book/drivers-block.md:167 */
+/* from book/drivers-block.md:168 */
 static struct disk *disk_by_irq(unsigned irq)
 {
 	unsigned i;
@@ -92,7 +92,7 @@ static void block_interrupt(unsigned irq)
 	d->reply.used_len = 0;
 	d->busy = 0;
 }
-/* from book/drivers-block.md:215 */
+/* from book/drivers-block.md:216 */
 static void hexdump(const u8 *data, unsigned length)
 {
 	char line[80];
@@ -118,7 +118,7 @@ static void hexdump(const u8 *data, unsigned length)
 	}
 	printk("%08x\n", length);
 }
-/* from book/drivers-block.md:246 */
+/* from book/drivers-block.md:247 */
 static void list_disks(const struct disk *only)
 {
 	unsigned i;
@@ -138,7 +138,7 @@ static void list_disks(const struct disk *only)
 			       d->strays == 1 ? "" : "s");
 	}
 }
-/* from book/drivers-block.md:273 */
+/* from book/drivers-block.md:274 */
 static void disk_usage(void)
 {
 	printk("disk [lgbX]              list the disks (or one)\n"
@@ -179,7 +179,7 @@ void disk_command(const char *arguments)
 		disk_usage();
 		return;
 	}
-	/* from book/drivers-block.md:335 <<read the sector number>> */
+	/* from book/drivers-block.md:336 <<read the sector number>> */
 	{
 		char number[16];
 
@@ -193,7 +193,7 @@ void disk_command(const char *arguments)
 			return;
 		}
 	}
-	/* from book/drivers-block.md:314 */
+	/* from book/drivers-block.md:315 */
 	if (strcmp(word, "read") == 0) {
 		if (block_request(d, 0, sector, sector_buffer, SECTOR_SIZE) == 0)
 			hexdump(sector_buffer, SECTOR_SIZE);

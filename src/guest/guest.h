@@ -178,10 +178,10 @@ int console_getc(void);
 int vsnprintf(char *buffer, unsigned size, const char *format, va_list ap);
 int snprintf(char *buffer, unsigned size, const char *format, ...) __attribute__((format(printf, 3, 4)));
 void printk(const char *format, ...) __attribute__((format(printf, 1, 2)));
-/* from book/drivers-block.md:351 */
+/* from book/drivers-block.md:352 */
 int block_probe(unsigned index, struct lguest_device_desc *desc);
 void disk_command(const char *arguments);
-/* from book/drivers-net.md:55 */
+/* from book/drivers-net.md:58 */
 #define ETH_ALEN	6
 #define ETH_HLEN	14
 #define ETH_DATA_LEN	1500
@@ -220,7 +220,7 @@ extern unsigned netif_count;
 
 #define MAC_FORMAT	"%02x:%02x:%02x:%02x:%02x:%02x"
 #define MAC_ARGS(m)	(m)[0], (m)[1], (m)[2], (m)[3], (m)[4], (m)[5]
-/* from book/drivers-net.md:387 */
+/* from book/drivers-net.md:393 */
 int net_probe(unsigned index, struct lguest_device_desc *desc);
 int net_open(struct netif *n);
 void net_close(struct netif *n);
@@ -228,10 +228,10 @@ void net_set_promisc(struct netif *n, int on);
 void net_transmit(struct netif *n, const void *frame, unsigned length);
 void eth_receive(struct netif *n, u8 *frame, unsigned length);
 void ifconfig_command(const char *arguments);
-/* from book/drivers-ip.md:126 */
+/* from book/drivers-ip.md:152 */
 #define IP_FORMAT	"%u.%u.%u.%u"
 #define IP_ARGS(ip)	(ip) >> 24, ((ip) >> 16) & 0xFF, ((ip) >> 8) & 0xFF, (ip) & 0xFF
-/* from book/drivers-ip.md:259 */
+/* from book/drivers-ip.md:285 */
 void ip_init(void);
 void ping_command(const char *arguments);
 void arp_command(const char *arguments);

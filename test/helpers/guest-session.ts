@@ -1,37 +1,59 @@
 // A whole machine for tests: the book's Guest kernel laid out by the
-// launcher's layout code, run by the real Host, with the console's DMA
-// served by the launcher's own console functions, in-process and on a
-// virtual clock. It records what the Host's trace reports, so tests can
-// ask which hypercalls ran and which traps were reflected.
+// launcher's layout code, run by the real Host, with its DMA served by the
+// launcher's own device models (the console, and any others a test adds)
+// through the device bus, in-process and on a virtual clock. It records
+// what the Host's trace reports, so tests can ask which hypercalls ran and
+// which traps were reflected.
 //
 // Several Guests can share one Host (a TestMachine), taking turns on one
-// virtual clock. Devices other than the console are given as descriptor
-// fields and pages: Guests given the same page object for a network
-// device, marked shared, talk through the Host's inter-Guest DMA alone,
-// exactly as --sharenet Guests do (spec 8.4, 9.3).
+// virtual clock. A bare network page is given with pageDevice(): Guests
+// given the same page object, marked shared, talk through the Host's
+// inter-Guest DMA alone, exactly as --sharenet Guests of one process do
+// (spec 8.4, 9.3).
 import { Host } from "../../src/host/host.ts";
 import type { Guest } from "../../src/host/guest.ts";
 import type { HostEvent } from "../../src/host/trace.ts";
 import { PhysicalMemory, PAGE_SIZE } from "../../src/cpu/memory.ts";
 import type { CPU } from "../../src/cpu/cpu.ts";
 import { layOutGuest } from "../../src/launcher/layout.ts";
-import { giveConsoleInput, takeConsoleOutput } from "../../src/launcher/console.ts";
+import { ConsoleDevice } from "../../src/devices/console.ts";
+import { DeviceBus } from "../../src/devices/bus.ts";
+import { GuestLink, type DmaBuffer } from "../../src/devices/link.ts";
+import type { Device, DeviceRequirements, Placement } from "../../src/devices/device.ts";
 
-/** A device on the bus, before the console (which every Guest gets last). */
-export interface TestDevice {
-  type: number;
-  features: number;
-  /** Its pages (a multiple of 4096 bytes); fresh zeroed pages if not given. */
-  pages?: Uint8Array;
-  /** The pages are a shared mapping: keys in them are shared keys (spec 8.4). */
-  shared?: boolean;
-  /** The Launcher's side: a SEND_DMA to a key inside this device's pages. */
-  onDma?: (session: GuestSession, dmaGpa: number, key: number) => void;
+/**
+ * A device that is only a descriptor and its pages (fresh zeroed ones if
+ * not given), shared with other Guests or not. `onSend` is the Launcher's
+ * side of a SEND_DMA to a key in them: it gets the bytes sent and returns
+ * what goes in used_len. Without it, nothing serves them.
+ */
+export function pageDevice(options: {
+  type: number; features: number; pages?: Uint8Array; shared?: boolean;
+  onSend?: (bytes: Uint8Array, key: number) => number;
+}): Device {
+  let start = 0, end = 0;
+  let link: GuestLink;
+  const requirements: DeviceRequirements = {
+    type: options.type, features: options.features, pages: options.pages ? options.pages.length / PAGE_SIZE : 1,
+    description: `device type ${options.type}`, memory: options.pages, shared: options.shared ?? false,
+  };
+  return {
+    requirements,
+    attach(placement: Placement, guestLink: GuestLink) {
+      start = placement.pageGpa;
+      end = start + placement.memory.length;
+      link = guestLink;
+    },
+    serves: (key: number) => options.onSend !== undefined && key >= start && key < end,
+    output: (key: number, send: DmaBuffer) => options.onSend!(link.gather(send), key),
+  };
 }
 
 /** A SEND_DMA as the Host's trace reported it. */
 export interface SendRecord {
   key: number;
+  /** Guest-physical address of the lguest_dma sent. */
+  dma: number;
   outcome: "launcher" | "delivered" | "dropped" | "full" | "failed";
   to?: number;
   length?: number;
@@ -50,16 +72,19 @@ export interface GuestSession {
   newPagetables: number[];
   /** Every SEND_DMA the Guest made, and where it went. */
   sends: SendRecord[];
+  /** Lines the devices would have printed on the launcher's stderr. */
+  warnings: string[];
   /** Every console output descriptor the Guest sent: its gpa and its 100 bytes as they were. */
   consoleDescriptors: { gpa: number; bytes: Uint8Array }[];
   /** Every BIND_DMA (irq 0: unbind) the Guest made. */
   binds: { key: number; dmas: number; count: number; irq: number; ok: boolean }[];
   cpu: CPU;
   guest: Guest;
+  host: Host;
   machine: TestMachine;
   /** Guest-physical address of each device's first page, in bus order (the console has none). */
   devicePages: number[];
-  type(text: string): void;
+  type(text: string | Uint8Array): void;
   /** Runs the machine until `until()` holds, a Guest dies, or every Guest halts with nothing to wake it. */
   run(until?: () => boolean, maxInstructions?: number): void;
 }
@@ -71,8 +96,7 @@ const DMA_ADDRESSES = 4, DMA_LENGTHS = 68, DMA_SECTIONS = 16;
 
 interface Running {
   session: GuestSession;
-  pending: Uint8Array[];
-  devices: { start: number; end: number; device: TestDevice }[];
+  bus: DeviceBus;
   released: boolean;
   paused: boolean;
 }
@@ -108,55 +132,45 @@ export class TestMachine {
 
   boot(
     kernel: Uint8Array<ArrayBuffer>, kernelArguments: string[],
-    options: { memoryBytes?: number; devices?: TestDevice[] } = {},
+    options: { memoryBytes?: number; devices?: Device[] } = {},
   ): GuestSession {
-    const devices = options.devices ?? [];
+    const decoder = new TextDecoder("latin1");
+    const console = new ConsoleDevice((bytes) => {
+      session.output += decoder.decode(bytes);
+    });
+    const bus = new DeviceBus([...(options.devices ?? []), console]);
     const layout = layOutGuest({
       memoryBytes: options.memoryBytes ?? 32 * 1024 * 1024,
       kernel,
       kernelName: "guest",
-      devices: [
-        ...devices.map((d, i) => ({
-          type: d.type, features: d.features, pages: d.pages ? d.pages.length / PAGE_SIZE : 1, description: `device ${i}`,
-        })),
-        { type: 1, features: 0, pages: 0, description: "console" },
-      ],
+      devices: bus.requirements,
       kernelArguments,
     });
     const memory = new PhysicalMemory(layout.ram);
     memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
     const shared: Uint8Array[] = [];
-    const ranges: Running["devices"] = [];
-    layout.devices.forEach((placed, i) => {
-      const device = devices[i];
-      if (device === undefined) return;
-      const pages = device.pages ?? placed.memory;
+    for (const placed of layout.devices) {
       for (let k = 0; k < placed.pages; k++) {
-        const page = pages.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE);
+        const page = placed.memory.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE);
         memory.mapPage(placed.pfn + k, page);
-        if (device.shared) shared.push(page);
+        if (placed.shared) shared.push(page);
       }
-      ranges.push({ start: placed.pfn * PAGE_SIZE, end: (placed.pfn + placed.pages) * PAGE_SIZE, device });
-    });
+    }
     const initialized = this.host.initialize({
       memory, pfnLimit: layout.pfnLimit, pgdir: layout.pgdir, start: layout.entry, pageOffset: layout.pageOffset,
       sharedPages: shared,
     });
     if (!initialized.ok) throw new Error(initialized.message);
     const guest = initialized.guest;
-    const running: Running = {
-      pending: [], devices: ranges, released: false, paused: false,
-      session: undefined as unknown as GuestSession,
-    };
     const session: GuestSession = {
       output: "", dead: undefined, callLog: [], hypercalls: new Map(), reflected: new Map(), newPagetables: [],
-      sends: [], binds: [], consoleDescriptors: [], cpu: guest.cpu, guest, machine: this,
-      devicePages: ranges.map((r) => r.start),
-      type: (text) => running.pending.push(new TextEncoder().encode(text)),
+      sends: [], warnings: [], binds: [], consoleDescriptors: [], cpu: guest.cpu, guest, host: this.host, machine: this,
+      devicePages: layout.devices.filter((d) => d.pages > 0).map((d) => d.pfn * PAGE_SIZE),
+      type: (text) => console.receive(typeof text === "string" ? new TextEncoder().encode(text) : text),
       run: (until, maxInstructions) => this.run(until, maxInstructions),
     };
-    running.session = session;
-    this.guests.push(running);
+    bus.attach(layout.devices, new GuestLink(this.host, guest, (line) => session.warnings.push(line)));
+    this.guests.push({ session, bus, released: false, paused: false });
     return session;
   }
 
@@ -200,30 +214,25 @@ export class TestMachine {
 
   /** One slice of one Guest: "ran", "dead", or halted with its timer. */
   private step(running: Running): "ran" | "dead" | { timerAt: bigint | undefined } {
-    const { session } = running;
+    const { session, bus } = running;
     const guest = session.guest;
-    giveConsoleInput(this.host, guest, running.pending);
     this.current = guest.cpu;
     this.sliceStart = guest.cpu.instructions;
     const result = this.host.run(guest, SLICE);
     this.executed += BigInt(guest.cpu.instructions - this.sliceStart);
     this.current = undefined;
     if (result.kind === "dma") {
-      const device = running.devices.find((d) => result.key >= d.start && result.key < d.end)?.device;
-      if (device?.onDma) {
-        device.onDma(session, result.dmaGpa, result.key);
-      } else {
-        session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
-        const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
-        if (bytes) session.output += new TextDecoder("latin1").decode(bytes);
-      }
-      return "ran";
+      if (result.key === 0) session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
+      bus.handleDma(result.dmaGpa, result.key);
     }
-    if (result.kind === "dead") {
-      session.dead = result.reason;
+    if (result.kind === "dead" || guest.dead !== undefined) {
+      session.dead = guest.dead;
       return "dead";
     }
-    if (result.kind === "timeslice" && result.halted && running.pending.length === 0) return { timerAt: result.timerAt };
+    const before = guest.irqsPending;
+    bus.deliverInput();
+    if (guest.irqsPending !== before) return "ran";
+    if (result.kind === "timeslice" && result.halted) return { timerAt: result.timerAt };
     return "ran";
   }
 
@@ -238,36 +247,19 @@ export class TestMachine {
     } else if (event.type === "pagetable" && event.op === "new") {
       session.newPagetables.push(event.cr3);
     } else if (event.type === "dma-send") {
-      session.sends.push({ key: event.key, outcome: event.outcome, to: event.to, length: event.length });
+      session.sends.push({ key: event.key, dma: event.dma, outcome: event.outcome, to: event.to, length: event.length });
     } else if (event.type === "dma-bind") {
       session.binds.push({ key: event.key, dmas: event.dmas, count: event.count, irq: event.irq, ok: event.ok });
     }
   }
 }
 
-/** One Guest on a Host of its own, with only a console. */
+/** One Guest on a Host of its own, with the console after `devices`. */
 export function bootGuest(
   kernel: Uint8Array<ArrayBuffer>, kernelArguments: string[],
-  options: { memoryBytes?: number; nsPerInstruction?: number; devices?: TestDevice[] } = {},
+  options: { memoryBytes?: number; nsPerInstruction?: number; devices?: Device[] } = {},
 ): GuestSession {
   return new TestMachine({ nsPerInstruction: options.nsPerInstruction }).boot(kernel, kernelArguments, options);
-}
-
-/** The bytes a Guest's lguest_dma describes, piece by piece up to the first zero length. */
-export function dmaBytes(guest: Guest, dmaGpa: number): Uint8Array {
-  const pieces: Uint8Array[] = [];
-  for (let i = 0; i < DMA_SECTIONS; i++) {
-    const length = guest.read32(dmaGpa + DMA_LENGTHS + 2 * i) & 0xffff;
-    if (length === 0) break;
-    pieces.push(guest.readBytes(guest.read32(dmaGpa + DMA_ADDRESSES + 4 * i), length));
-  }
-  const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const piece of pieces) {
-    bytes.set(piece, at);
-    at += piece.length;
-  }
-  return bytes;
 }
 
 /**
@@ -277,8 +269,8 @@ export function dmaBytes(guest: Guest, dmaGpa: number): Uint8Array {
  * Returns false if the Guest had no free buffer there.
  */
 export function deliverDma(session: GuestSession, key: number, bytes: Uint8Array): boolean {
-  const { guest, machine } = session;
-  const found = machine.host.getDma(guest, key);
+  const { guest, host } = session;
+  const found = host.getDma(guest, key);
   if (!found.ok) return false;
   const irq = guest.read32(found.dma);
   let copied = 0;
@@ -290,6 +282,6 @@ export function deliverDma(session: GuestSession, key: number, bytes: Uint8Array
     copied += part.length;
   }
   guest.write32(found.dma, copied);
-  machine.host.irq(guest, irq);
+  host.irq(guest, irq);
   return true;
 }
