@@ -181,7 +181,7 @@ void printk(const char *format, ...) __attribute__((format(printf, 1, 2)));
 /* from book/drivers-block.md:352 */
 int block_probe(unsigned index, struct lguest_device_desc *desc);
 void disk_command(const char *arguments);
-/* from book/drivers-net.md:58 */
+/* from book/drivers-net.md:59 */
 #define ETH_ALEN	6
 #define ETH_HLEN	14
 #define ETH_DATA_LEN	1500
@@ -220,7 +220,7 @@ extern unsigned netif_count;
 
 #define MAC_FORMAT	"%02x:%02x:%02x:%02x:%02x:%02x"
 #define MAC_ARGS(m)	(m)[0], (m)[1], (m)[2], (m)[3], (m)[4], (m)[5]
-/* from book/drivers-net.md:393 */
+/* from book/drivers-net.md:394 */
 int net_probe(unsigned index, struct lguest_device_desc *desc);
 int net_open(struct netif *n);
 void net_close(struct netif *n);
