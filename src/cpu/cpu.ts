@@ -11,6 +11,7 @@ import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMem
 import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
+import { Translator, translationSettings } from "./translator.ts";
 import { AF, ARITHMETIC_FLAGS, CF, CS, ESP, FLAGS_ALWAYS_ONE, IF, OF, PF, reg8Index, SF, SS, TF, ZF } from "./registers.ts";
 import { STOP_BUDGET, STOP_UNSUPPORTED } from "./stop.ts";
 import { Tlb } from "./tlb.ts";
@@ -28,7 +29,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:134
+  // from book/cpu-loop.md:135
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -37,7 +38,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:135
+  // from book/cpu-loop.md:136
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -50,20 +51,20 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:136
+  // from book/cpu-loop.md:137
   // from book/cpu-state.md:467 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:137
+  // from book/cpu-loop.md:138
   // from book/cpu-state.md:222 <<the TLB>>
   readonly tlb = new Tlb();
   /** The current privilege's pair of TLB tables. */
   tlbRead = this.tlb.readSupervisor;
   tlbWrite = this.tlb.writeSupervisor;
-  // from book/cpu-loop.md:138
-  // from book/cpu-loop.md:161 <<the CPU's other state>>
+  // from book/cpu-loop.md:139
+  // from book/cpu-loop.md:163 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -81,7 +82,9 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:224 <<the decoded instruction cache>>
+  /** The translator (the next chapter), or undefined when translation is off. */
+  translator: Translator | undefined = undefined;
+  // from book/cpu-loop.md:228 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -92,8 +95,8 @@ export class CPU {
    * The decoded instructions of the page the loop is fetching from, and the
    * eip of that page's first byte; NO_CODE when the next fetch must look again.
    */
-  private fetchPage: readonly (Insn | undefined)[] = NO_CODE;
-  private fetchEipBase = 0;
+  fetchPage: readonly (Insn | undefined)[] = NO_CODE;
+  fetchEipBase = 0;
   /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
   // from book/cpu-operands.md:191 <<the CPU's other state>>
@@ -179,7 +182,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:139
+// from book/cpu-loop.md:140
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -189,7 +192,7 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:186 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:190 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
@@ -197,7 +200,8 @@ export class CPU {
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-  // from book/cpu-loop.md:149
+    // from book/cpu-loop.md:150
+    if (translationSettings.mode !== "off") this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
   // from book/cpu-state.md:232 <<CPU methods>>
@@ -432,7 +436,7 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:197 <<CPU methods>>
+  // from book/cpu-loop.md:201 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -442,8 +446,8 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:272 <<CPU methods>>
-  private protectCode(physicalPage: number): void {
+  // from book/cpu-loop.md:276 <<CPU methods>>
+  protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     this.tlb.dropWritesTo(physicalPage);
   }
@@ -456,15 +460,16 @@ export class CPU {
       if (key >>> 12 === physicalPage || crossing.secondPage === physicalPage) this.crossingCode.delete(key);
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
+    if (this.translator !== undefined) this.translator.forget(physicalPage);
   }
 
   /** Throws away every decoded instruction (the code segment's default size changed). */
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-loop.md:335 <<CPU methods>>
+  // from book/cpu-loop.md:340 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
-  private fetchSlowly(): Insn {
+  fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const offset = linear & 0xfff;
     const physicalPage = this.physicalPageOf(linear);
@@ -481,11 +486,11 @@ export class CPU {
     this.fetchPage = page !== undefined && !this.codeLimitChecked ? page : NO_CODE;
     this.fetchEipBase = (this.eip - offset) | 0;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
-    // from book/cpu-segments.md:331 <<check an instruction against the code segment>>
+    // from book/cpu-segments.md:332 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:354 <<CPU methods>>
+    // from book/cpu-loop.md:359 <<CPU methods>>
     return insn;
   }
 
@@ -520,14 +525,16 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:397 <<CPU methods>>
+  // from book/cpu-loop.md:402 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
+    this.attention = 1;
   }
-  // from book/cpu-loop.md:415 <<CPU methods>>
+  // from book/cpu-loop.md:421 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
+    if (this.translator !== undefined) return this.translator.run(budget);
     this.stopReason = STOP_BUDGET;
     const limit = this.instructions + budget;
     for (;;) {
@@ -535,13 +542,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && serviceAttention(this)) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:307 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:312 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:425 <<CPU methods>>
+          // from book/cpu-loop.md:432 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:478 <<execute the instruction>>
+          // from book/cpu-loop.md:485 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -557,7 +564,7 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:427 <<CPU methods>>
+          // from book/cpu-loop.md:434 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason;
@@ -567,6 +574,15 @@ export class CPU {
         if (!takeEvent(this, this.exceptionVector, this.exceptionErrorCode, EVENT_EXCEPTION)) return this.stopReason;
       }
     }
+  }
+  // from book/cpu-translator.md:98 <<CPU methods>>
+  /**
+   * The one condition under which the CPU must run instruction by instruction
+   * in the interpreter: an instruction hook (the tracer), the trap flag
+   * (single-stepping), or a breakpoint enabled in DR7.
+   */
+  mustInterpret(): boolean {
+    return this.instructionHook !== undefined || (this.flags & TF) !== 0 || (this.debugRegisters[7] & 0xff) !== 0;
   }
   // from book/cpu-operands.md:15 <<CPU methods>>
   /** The offset of the instruction's memory operand. */
@@ -587,7 +603,7 @@ export class CPU {
   // from book/cpu-operands.md:44 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
-    // from book/cpu-segments.md:294 <<check an access against its segment>>
+    // from book/cpu-segments.md:295 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) checkSegment(this, seg, offset, size, write);
     // from book/cpu-operands.md:47 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
@@ -701,7 +717,7 @@ export class CPU {
   // from book/cpu-control.md:223 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
-    // from book/cpu-segments.md:327 <<check a jump target against the code segment>>
+    // from book/cpu-segments.md:328 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
     // from book/cpu-control.md:226 <<CPU methods>>
     this.eip = target;
@@ -724,5 +740,5 @@ export class CPU {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-// from book/cpu-loop.md:152
+// from book/cpu-loop.md:154
 }

@@ -6,14 +6,14 @@ import type { PhysicalMemory } from "../cpu/memory.ts";
 import { hex } from "../cpu/hex.ts";
 import { PAGE_SIZE } from "./constants.ts";
 import type { Host, InitializeRequest } from "./host.ts";
-// from book/host.md:846 <<guest.ts imports>>
+// from book/host.md:857 <<guest.ts imports>>
 import { HostFrames } from "./frames.ts";
 import { setUpGuestRegisters, setUpSwitcher } from "./switcher.ts";
 import { initGuestPagetable } from "./page-tables.ts";
 import { setupGuestGdt } from "./segments.ts";
 // from book/host-page-tables.md:80 <<guest.ts imports>>
 import { SHADOW_DIRECTORIES, type ShadowDirectory } from "./page-tables.ts";
-// from book/host-dma.md:122 <<guest.ts imports>>
+// from book/host-dma.md:125 <<guest.ts imports>>
 import type { DmaBinding } from "./dma.ts";
 import { LGUEST_MAX_DMA } from "./constants.ts";
 // from book/switcher.md:288 <<guest.ts imports>>
@@ -75,7 +75,7 @@ export class Guest {
   /** Which one the CPU is using. */
   pgdidx = 0;
   // from book/host.md:493
-  // from book/host-dma.md:115 <<the guest's DMA state>>
+  // from book/host-dma.md:118 <<the guest's DMA state>>
   /** The Guest's binding slots (spec 8.5). */
   readonly dma: (DmaBinding | undefined)[] = new Array(LGUEST_MAX_DMA).fill(undefined);
   /** A SEND_DMA for the Launcher, from this run: the gpa of the lguest_dma and the key. */
@@ -96,7 +96,7 @@ export class Guest {
   directTraceHook: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
 // from book/host.md:495
 
-  // from book/host.md:830 <<the guest's constructor>>
+  // from book/host.md:841 <<the guest's constructor>>
   constructor(host: Host, id: number, request: InitializeRequest, firstHostFrame: number) {
     this.host = host;
     this.id = id;

@@ -25,7 +25,7 @@ export interface HostOptions {
   wake?: (guest: Guest) => void;
 }
 
-// from book/host.md:766 <<the Launcher's requests and their results>>
+// from book/host.md:768 <<the Launcher's requests and their results>>
 /** LHREQ_INITIALIZE's arguments (spec 2.2), plus the memory they describe. */
 export interface InitializeRequest {
   /** The Guest's memory: RAM from 0, device pages mapped above it. */
@@ -40,12 +40,17 @@ export interface InitializeRequest {
   pageOffset: number;
   /** Device pages mapped into `memory` that other Guests map too (the --sharenet page). */
   sharedPages?: Uint8Array[];
+  /**
+   * Shared pages that other Launchers' Guests share too: a send to a key in
+   * one that no Guest of this Host has bound goes to the Launcher (H:535).
+   */
+  sharedBeyondHost?: Uint8Array[];
 }
 
 export type InitializeResult =
   | { ok: true; guest: Guest }
   | { ok: false; error: "EINVAL" | "ENOSPC" | "ENOMEM"; message: string };
-// from book/host.md:872 <<the Launcher's requests and their results>>
+// from book/host.md:883 <<the Launcher's requests and their results>>
 
 /** What one call of Host.run ended with (spec 2.3). */
 export type RunResult =
@@ -60,7 +65,7 @@ export type RunResult =
    * interrupt; `timerAt` is when its timer fires, if armed.
    */
   | { kind: "timeslice"; halted: boolean; timerAt?: bigint };
-// from book/host.md:1053 <<the Launcher's requests and their results>>
+// from book/host.md:1064 <<the Launcher's requests and their results>>
 
 export type GetDmaResult = { ok: true; dma: number } | { ok: false; error: "ENOENT" };
 export type IrqResult = { ok: true } | { ok: false; error: "EINVAL" | "ENOENT" };
@@ -79,6 +84,8 @@ export class Host {
   readonly bindings: DmaBinding[] = [];
   /** Device pages that are shared mappings: keys in them are shared keys (spec 8.4). */
   readonly sharedPages = new WeakSet<Uint8Array>();
+  /** Shared pages whose Guests may also live outside this Host (H:535). */
+  readonly sharedBeyondHost = new WeakSet<Uint8Array>();
   private seed: number;
 
   constructor(options: HostOptions = {}) {
@@ -90,7 +97,7 @@ export class Host {
     this.seed = options.seed ?? 1;
   }
 
-  // from book/host.md:800 <<LHREQ_INITIALIZE>>
+  // from book/host.md:807 <<LHREQ_INITIALIZE>>
   /** LHREQ_INITIALIZE: makes a Guest ready to run its first instruction (spec 2.2). */
   initialize(request: InitializeRequest): InitializeResult {
     const { memory, pfnLimit, pgdir, start, pageOffset } = request;
@@ -110,11 +117,15 @@ export class Host {
     const guest = new Guest(this, id, request, firstHostFrame);
     this.guests[id] = guest;
     for (const page of request.sharedPages ?? []) this.sharedPages.add(page);
+    for (const page of request.sharedBeyondHost ?? []) {
+      this.sharedPages.add(page);
+      this.sharedBeyondHost.add(page);
+    }
     return { ok: true, guest };
   }
-// from book/host.md:733
+// from book/host.md:735
 
-  // from book/host.md:897 <<running a Guest>>
+  // from book/host.md:908 <<running a Guest>>
   /** Runs the Guest until something needs the Launcher (spec 2.3). Never throws. */
   run(guest: Guest, maxInstructions: number): RunResult {
     if (guest.dead === undefined) {
@@ -128,9 +139,9 @@ export class Host {
     }
     return { kind: "dead", reason: guest.dead! };
   }
-// from book/host.md:735
+// from book/host.md:737
 
-  // from book/host.md:1059 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
+  // from book/host.md:1070 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
   /** LHREQ_GETDMA: a buffer this Guest bound to `key`, with its irq written into used_len (spec 2.7). */
   getDma(guest: Guest, key: number): GetDmaResult {
     if (guest.dead !== undefined) return { ok: false, error: "ENOENT" };
@@ -152,9 +163,9 @@ export class Host {
   setBreak(on: boolean, guest?: Guest): void {
     for (const target of guest ? [guest] : this.guests) if (target) target.breakOut = on;
   }
-// from book/host.md:737
+// from book/host.md:739
 
-  // from book/host.md:1091 <<releasing a Guest>>
+  // from book/host.md:1102 <<releasing a Guest>>
   /** Closing /dev/lguest: frees the Guest's slot and its DMA bindings. */
   release(guest: Guest): void {
     if (this.guests[guest.id] !== guest) return;
@@ -162,7 +173,7 @@ export class Host {
     releaseAllDma(guest);
     this.guests[guest.id] = undefined;
   }
-// from book/host.md:739
+// from book/host.md:741
 
   /** A seeded 32-bit random number (mulberry32). */
   random32(): number {
