@@ -102,10 +102,10 @@ export class CPU {
   // from book/cpu-operands.md:191 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:427 <<the CPU's other state>>
+  // from book/cpu-control.md:426 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:449 <<the CPU's other state>>
+  // from book/cpu-control.md:448 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -714,12 +714,12 @@ export class CPU {
       if (this.tlbWrite[linear >>> 12] === -1) translate(this, linear, true);
     }
   }
-  // from book/cpu-control.md:223 <<CPU methods>>
+  // from book/cpu-control.md:222 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
     // from book/cpu-segments.md:328 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
-    // from book/cpu-control.md:226 <<CPU methods>>
+    // from book/cpu-control.md:225 <<CPU methods>>
     this.eip = target;
   }
   // from book/cpu-interrupts.md:354 <<CPU methods>>

@@ -13,7 +13,7 @@ export const parity = new Uint8Array(256).map((_, b) => {
   for (let v = b; v; v >>= 1) ones += v & 1;
   return ones % 2 === 0 ? 0x4 : 0;
 });
-// from book/cpu-control.md:149
+// from book/cpu-control.md:148
 /** The EFLAGS bits popf and iret may change at the current privilege. */
 export function writableFlags(cpu: CPU): number {
   let mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT | AC | ID;

@@ -3,7 +3,7 @@
 // from book/cpu-segments.md:98
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
-import { op, type OpcodeFragment } from "./opcodes.ts";
+import { group, op, type OpcodeFragment } from "./opcodes.ts";
 import { CS, DS, ES, ESP, FS, GS, SS } from "./registers.ts";
 import {
   ACCESS_ACCESSED, ACCESS_BIG, ACCESS_CODE, ACCESS_CONFORMING, ACCESS_EXPAND_DOWN, ACCESS_MASK, ACCESS_PRESENT,
@@ -404,7 +404,7 @@ function arpl(cpu: CPU, insn: Insn): void {
 function setZero(cpu: CPU, on: boolean): void {
   cpu.setEflags(on ? 0x40 : 0, 0x40);
 }
-// from book/cpu-segments.md:717
+// from book/cpu-segments.md:722
 export const segmentOpcodes: OpcodeFragment = {
   oneByte: {
     0x63: op("arpl", "Ew,Gw", arpl),
@@ -414,8 +414,16 @@ export const segmentOpcodes: OpcodeFragment = {
     0xca: op("retf", "Iw", retFar, { size: "v" }),
     0xcb: op("retf", "", retFar, { size: "v" }),
     0xea: op("jmp", "Ap", jmpFarImmediate),
+    0xff: group([
+      undefined, undefined, undefined, op("call", "Mp", callFarMemory),
+      undefined, op("jmp", "Mp", jmpFarMemory), undefined, undefined,
+    ]),
   },
   twoByte: {
+    0x00: group([
+      undefined, undefined, undefined, undefined,
+      op("verr", "Ew", verify, { op: 4 }), op("verw", "Ew", verify, { op: 5 }), undefined, undefined,
+    ]),
     0x02: op("lar", "Gv,Ew", lar),
     0x03: op("lsl", "Gv,Ew", lsl),
     0xb2: op("lss", "Gv,Mp", loadFarPointer, { op: SS }),
@@ -423,10 +431,3 @@ export const segmentOpcodes: OpcodeFragment = {
     0xb5: op("lgs", "Gv,Mp", loadFarPointer, { op: GS }),
   },
 };
-
-/** The far forms of the FF group: call m16:32 (/3) and jmp m16:32 (/5). */
-export const callFarIndirect = op("call", "Mp", callFarMemory);
-export const jmpFarIndirect = op("jmp", "Mp", jmpFarMemory);
-/** verr and verw, for the 0F 00 group. */
-export const verr = op("verr", "Ew", verify, { op: 4 });
-export const verw = op("verw", "Ew", verify, { op: 5 });

@@ -11,7 +11,7 @@ import { flushTlb, invalidatePage } from "./tlb.ts";
 import {
   ACCESS_PRESENT, ACCESS_SEGMENT, baseOf, limitOf, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_AVAILABLE_16, typeOf,
 } from "./descriptors.ts";
-import { readDescriptor, setSegmentCache, verr, verw, writeSupervisor32 } from "./segments.ts";
+import { readDescriptor, setSegmentCache, writeSupervisor32 } from "./segments.ts";
 
 function requireRing0(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
@@ -229,12 +229,12 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:482
+// from book/cpu-paging.md:484
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([
     op("sldt", "Ew", storeSelector, { op: 0 }), op("str", "Ew", storeSelector, { op: 1 }),
-    op("lldt", "Ew", lldt), op("ltr", "Ew", ltr), verr, verw, none, none,
+    op("lldt", "Ew", lldt), op("ltr", "Ew", ltr), none, none, none, none,
   ]),
   0x01: {
     ...group([
