@@ -67,3 +67,52 @@ export function readElf(file: Uint8Array): ElfResult {
   if (segments.length === 0) return problem("ELF file has no loadable segments");
   return { ok: true, elf: { entry: view.getUint32(24, true), segments } };
 }
+// from lguest.ts.md:622
+const SHT_SYMTAB = 2;
+
+/** One entry of an ELF symbol table. */
+export interface ElfSymbol {
+  name: string;
+  value: number;
+  size: number;
+  /** STT_NOTYPE (0), STT_OBJECT (1), STT_FUNC (2), STT_SECTION (3), STT_FILE (4)... */
+  type: number;
+  /** The section it is defined in: 0 for undefined, 0xfff1 for absolute. */
+  section: number;
+}
+
+/** The named symbols of a 32-bit little-endian ELF file; none for anything else. */
+export function readElfSymbols(file: Uint8Array): ElfSymbol[] {
+  const symbols: ElfSymbol[] = [];
+  if (!isElf(file) || file.length < 52 || file[4] !== 1 || file[5] !== 1) return symbols;
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const shoff = view.getUint32(32, true), shentsize = view.getUint16(46, true), shnum = view.getUint16(48, true);
+  if (shentsize < 40 || shoff + shnum * shentsize > file.length) return symbols;
+  const section = (i: number) => {
+    const at = shoff + i * shentsize;
+    return {
+      type: view.getUint32(at + 4, true), offset: view.getUint32(at + 16, true),
+      size: view.getUint32(at + 20, true), link: view.getUint32(at + 24, true),
+    };
+  };
+  const decoder = new TextDecoder();
+  for (let i = 0; i < shnum; i++) {
+    const table = section(i);
+    if (table.type !== SHT_SYMTAB || table.link >= shnum) continue;
+    const strings = section(table.link);
+    if (table.offset + table.size > file.length || strings.offset + strings.size > file.length) continue;
+    for (let at = table.offset; at + 16 <= table.offset + table.size; at += 16) {
+      const nameAt = view.getUint32(at, true);
+      if (nameAt >= strings.size) continue;
+      let end = strings.offset + nameAt;
+      while (end < strings.offset + strings.size && file[end] !== 0) end++;
+      const name = decoder.decode(file.subarray(strings.offset + nameAt, end));
+      if (name === "") continue;
+      symbols.push({
+        name, value: view.getUint32(at + 4, true), size: view.getUint32(at + 8, true),
+        type: file[at + 12] & 0xf, section: view.getUint16(at + 14, true),
+      });
+    }
+  }
+  return symbols;
+}
