@@ -149,7 +149,7 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-interrupts.md:402 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:401 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
   // from book/cpu-paging.md:251 <<the CPU's other state>>
@@ -722,7 +722,7 @@ export class CPU {
     // from book/cpu-control.md:225 <<CPU methods>>
     this.eip = target;
   }
-  // from book/cpu-interrupts.md:354 <<CPU methods>>
+  // from book/cpu-interrupts.md:353 <<CPU methods>>
   /** Raises the interrupt line with `vector` (one line: a newer request replaces it). */
   requestInterrupt(vector: number): void {
     this.pendingInterrupt = vector;
@@ -734,7 +734,7 @@ export class CPU {
     this.interruptShadow = true;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:407 <<CPU methods>>
+  // from book/cpu-interrupts.md:406 <<CPU methods>>
   /** Installs or removes the instruction hook. */
   setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
     this.instructionHook = hook;

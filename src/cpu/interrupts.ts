@@ -13,7 +13,6 @@ import { DEBUG, DOUBLE_FAULT, FAULT, GENERAL_PROTECTION, PAGE_FAULT, SEGMENT_NOT
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_INTERRUPT, STOP_SHUTDOWN } from "./stop.ts";
 import { checkCodeSegment, loadCodeSegment, readSupervisor32, returnFar } from "./segments.ts";
 import { loadStackFromTss, restoreStack, saveStack, stackFromTss } from "./tss.ts";
-import { DR6_SINGLE_STEP } from "./system.ts";
 import { sizeMask } from "./operands.ts";
 import { writableFlags } from "./flags.ts";
 
@@ -23,7 +22,7 @@ export const EVENT_EXCEPTION = 0, EVENT_SOFTWARE = 1, EVENT_EXTERNAL = 2;
 export function isContributory(vector: number): boolean {
   return vector === 0 || (vector >= 10 && vector <= 13);
 }
-// from book/cpu-interrupts.md:104
+// from book/cpu-interrupts.md:103
 /** Delivers an event through the IDT. Faults (FAULT thrown) leave the CPU state as it was. */
 export function deliverInterrupt(cpu: CPU, vector: number, errorCode: number, source: number): void {
   const ext = source === EVENT_SOFTWARE ? 0 : 1;
@@ -44,7 +43,7 @@ export function deliverInterrupt(cpu: CPU, vector: number, errorCode: number, so
   const gate32 = (type & 8) !== 0;
   const selector = gateLow >>> 16;
   const offset = gate32 ? (gateHigh & 0xffff0000) | (gateLow & 0xffff) : gateLow & 0xffff;
-  // from book/cpu-interrupts.md:136 <<check the handler's code segment>>
+  // from book/cpu-interrupts.md:135 <<check the handler's code segment>>
   const codeAddress = checkCodeSegment(cpu, selector, ext);
   const codeLow = cpu.descriptorLow, codeHigh = cpu.descriptorHigh;
   const codeDpl = dplOf(codeHigh);
@@ -53,8 +52,8 @@ export function deliverInterrupt(cpu: CPU, vector: number, errorCode: number, so
   if (offset >>> 0 > limitOf(codeLow, codeHigh)) throw cpu.fault(GENERAL_PROTECTION, 0);
   const inward = !(codeHigh & ACCESS_CONFORMING) && codeDpl < cpu.cpl;
   const newCpl = inward ? codeDpl : cpu.cpl;
-  // from book/cpu-interrupts.md:125
-  // from book/cpu-interrupts.md:156 <<push the interrupt frame>>
+  // from book/cpu-interrupts.md:124
+  // from book/cpu-interrupts.md:155 <<push the interrupt frame>>
   const size = gate32 ? 4 : 2;
   const eflags = cpu.eflags();
   const oldCs = cpu.segSelector[CS];
@@ -78,8 +77,8 @@ export function deliverInterrupt(cpu: CPU, vector: number, errorCode: number, so
     cpu.probeWrite(SS, ((cpu.regs[ESP] & cpu.stackMask) - frame) & cpu.stackMask, frame);
     pushFrame(cpu, eflags, oldCs, oldEip, errorCode, size);
   }
-  // from book/cpu-interrupts.md:126
-  // from book/cpu-interrupts.md:267 <<enter the handler>>
+  // from book/cpu-interrupts.md:125
+  // from book/cpu-interrupts.md:266 <<enter the handler>>
   cpu.descriptorLow = codeLow;
   cpu.descriptorHigh = codeHigh;
   loadCodeSegment(cpu, selector, codeAddress, newCpl);
@@ -90,9 +89,9 @@ export function deliverInterrupt(cpu: CPU, vector: number, errorCode: number, so
   cpu.flags = (cpu.eflags() & ~cleared) | FLAGS_ALWAYS_ONE;
   cpu.lazyFlags = 0;
   if (cpu.onDeliver !== undefined) cpu.onDeliver(vector, errorCode, oldEip);
-// from book/cpu-interrupts.md:127
+// from book/cpu-interrupts.md:126
 }
-// from book/cpu-interrupts.md:182
+// from book/cpu-interrupts.md:181
 function pushFrame(cpu: CPU, eflags: number, cs: number, eip: number, errorCode: number, size: number): void {
   const mask = size === 4 ? -1 : 0xffff;
   cpu.push(eflags & mask, size);
@@ -100,7 +99,7 @@ function pushFrame(cpu: CPU, eflags: number, cs: number, eip: number, errorCode:
   cpu.push(eip & mask, size);
   if (errorCode >= 0) cpu.push(errorCode & mask, size);
 }
-// from book/cpu-interrupts.md:293
+// from book/cpu-interrupts.md:292
 /** Delivers an event, or stops the run for it; returns whether the loop may go on. */
 export function takeEvent(cpu: CPU, vector: number, errorCode: number, source: number): boolean {
   for (;;) {
@@ -130,7 +129,7 @@ export function takeEvent(cpu: CPU, vector: number, errorCode: number, source: n
     }
   }
 }
-// from book/cpu-interrupts.md:335
+// from book/cpu-interrupts.md:334
 /** int n, int3, into: stop for the machine, or deliver through the IDT. */
 export function softwareInterrupt(cpu: CPU, vector: number): void {
   if (cpu.stopOnVector[vector]) {
@@ -143,7 +142,7 @@ export function softwareInterrupt(cpu: CPU, vector: number): void {
   }
   deliverInterrupt(cpu, vector, -1, EVENT_SOFTWARE);
 }
-// from book/cpu-interrupts.md:373
+// from book/cpu-interrupts.md:372
 /** Called by the loop when attention is set; returns true to stop. */
 export function serviceAttention(cpu: CPU): boolean {
   if (cpu.stopReason !== STOP_BUDGET) return true;
@@ -164,13 +163,16 @@ export function serviceAttention(cpu: CPU): boolean {
   if (cpu.instructionHook) cpu.instructionHook(cpu);
   return false;
 }
-// from book/cpu-interrupts.md:429
+// from book/cpu-interrupts.md:424
+/** DR6's "single step" bit (BS), set with the trap TF causes. */
+export const DR6_SINGLE_STEP = 1 << 14;
+// from book/cpu-interrupts.md:433
 /** sti: sets IF, with the one-instruction delay. */
 export function enableInterrupts(cpu: CPU): void {
   if (!(cpu.flags & IF)) cpu.inhibitInterrupts();
   cpu.flags |= IF;
 }
-// from book/cpu-interrupts.md:456
+// from book/cpu-interrupts.md:460
 function int1(cpu: CPU): void {
   if (!takeEvent(cpu, DEBUG, -1, EVENT_EXCEPTION)) cpu.attention = 1;
 }

@@ -22,7 +22,7 @@ import { controlOpcodes } from "./control.ts";
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:751 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:487 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:491 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
 // from book/cpu-paging.md:525 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
@@ -81,7 +81,7 @@ for (const fragment of [
   stringOpcodes,
   // from book/cpu-segments.md:755 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:491 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:495 <<every family's opcode fragment>>
   interruptOpcodes,
   // from book/cpu-paging.md:529 <<every family's opcode fragment>>
   systemOpcodes,

@@ -68,10 +68,7 @@ function clts(cpu: CPU): void {
   requireRing0(cpu);
   cpu.cr0 &= ~CR0_TS;
 }
-// from book/cpu-paging.md:228
-/** DR6's "single step" bit, set with the trap TF causes. */
-export const DR6_SINGLE_STEP = 1 << 14;
-
+// from book/cpu-paging.md:231
 function debugRegister(cpu: CPU, n: number): number {
   if (n === 4 || n === 5) {
     if (cpu.cr4 & CR4_DE) throw cpu.fault(INVALID_OPCODE);
