@@ -70,6 +70,10 @@ test("--trace selects categories; plain --trace is all but insn", () => {
   assert.deepEqual([...guest(["--trace=insn,dma", "64", "k"]).trace], ["insn", "dma"]);
   assert.equal(guest(["--trace=all", "64", "k"]).trace.size, 6);
   assert.equal(guest(["64", "k"]).trace.size, 0);
+  assert.equal(guest(["--trace=dma,count", "64", "k"]).traceCount, true);
+  assert.deepEqual([...guest(["--trace=dma,count", "64", "k"]).trace], ["dma"]);
+  assert.deepEqual([...guest(["--trace=count", "64", "k"]).trace], ["hcall", "trap", "irq", "dma", "pgtable"]);
+  assert.equal(guest(["--trace", "64", "k"]).traceCount, false);
   assert.equal(guest(["--trace-file=t.log", "64", "k"]).traceFile, "t.log");
   assert.equal(guest(["--clock=virtual", "64", "k"]).clock, "virtual");
   assert.equal(guest(["64", "k"]).clock, "real");
@@ -77,7 +81,7 @@ test("--trace selects categories; plain --trace is all but insn", () => {
 
 test("--bare takes an optional MEM, 128 MiB by default", () => {
   assert.deepEqual(parseArguments(["--bare", "t.elf"]), {
-    mode: "bare", verbose: false, trace: new Set(), clock: "real", traceFile: undefined,
+    mode: "bare", verbose: false, trace: new Set(), traceCount: false, clock: "real", traceFile: undefined,
     memoryBytes: 128 * MiB, kernel: "t.elf",
   });
   const sized = parseArguments(["--bare", "--clock=virtual", "32m", "t.elf"]);

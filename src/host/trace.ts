@@ -3,10 +3,10 @@
 // from book/host.md:780
 /** Something the Host did, for --trace and the TUI. */
 export type HostEvent =
-  /** A hypercall, after it ran. `result` is what went back in eax (BIND_DMA's answer). */
+  /** A hypercall, reported before it runs: its effects are the events that follow it. */
   | {
     type: "hypercall"; guest: number; call: number; name: string;
-    edx: number; ebx: number; ecx: number; async: boolean; result?: number;
+    edx: number; ebx: number; ecx: number; async: boolean;
   }
   /**
    * A trap the Guest took: "direct" when the CPU delivered it through the
