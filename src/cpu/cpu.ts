@@ -27,6 +27,7 @@ import {
 import { EVENT_EXCEPTION, EVENT_EXTERNAL, EVENT_SOFTWARE, isContributory } from "./interrupts.ts";
 import { DR6_SINGLE_STEP } from "./system.ts";
 import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, PAGE_ACCESSED, PAGE_DIRTY, PAGE_PRESENT, PAGE_USER, PAGE_WRITABLE } from "./paging.ts";
+import type { CodeBreakpoint, DataWatch, DebugHit, DebugTraps } from "./debug.ts";
 
 export class CPU {
   // from book/cpu-state.md:56 <<the register file>>
@@ -38,7 +39,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:125
+  // from book/cpu-loop.md:126
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -47,7 +48,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:126
+  // from book/cpu-loop.md:127
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -60,13 +61,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:127
+  // from book/cpu-loop.md:128
   // from book/cpu-state.md:415 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:128
+  // from book/cpu-loop.md:129
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -79,8 +80,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:129
-  // from book/cpu-loop.md:152 <<the CPU's other state>>
+  // from book/cpu-loop.md:130
+  // from book/cpu-loop.md:153 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -98,7 +99,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:215 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:216 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -172,6 +173,30 @@ export class CPU {
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
+  // from book/cpu-debug.md:153 <<the CPU's other state>>
+  /** Code breakpoints and data watches in force, DR7's and the debugger's; undefined while there are none. */
+  debugTraps: DebugTraps | undefined = undefined;
+  /** The debugger's own breakpoints and watches, as it last set them. */
+  debuggerCode: readonly CodeBreakpoint[] = [];
+  debuggerData: readonly DataWatch[] = [];
+  /**
+   * The one condition a faster engine than this loop (a translator of
+   * blocks, say) must respect: while it is true, every instruction must be
+   * fetched by the loop, so that breakpoints, watches and DR7 are seen.
+   */
+  interpretOnly = false;
+  /** The loop stops, for the debugger, before `instructions` would pass this. */
+  stopAtInstruction = Infinity;
+  /** Why the CPU last stopped for the debugger, when one of its traps did it. */
+  debugHit: DebugHit | undefined = undefined;
+  /** The debugger's code breakpoints are ignored while `instructions` equals this: it is resuming from one. */
+  debuggerResumeAt = -1;
+  /** DR7's code breakpoints are ignored while `instructions` equals this: EFLAGS.RF was set. */
+  resumeFlagAt = -1;
+  /** DR6 B bits of data breakpoints the current instruction hit: a #DB follows it. */
+  pendingDataBreakpoints = 0;
+  /** The exception being raised is an instruction breakpoint: its frame keeps RF clear. */
+  instructionBreakpoint = false;
   // from book/cpu-x87.md:1156 <<the CPU's other state>>
   /** The x87 FPU: see the x87 chapter. */
   readonly fpu = {
@@ -193,7 +218,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:130
+// from book/cpu-loop.md:131
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -203,13 +228,13 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:177 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:178 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-  // from book/cpu-loop.md:140
+  // from book/cpu-loop.md:141
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -477,7 +502,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:188 <<CPU methods>>
+  // from book/cpu-loop.md:189 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -487,7 +512,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:245 <<CPU methods>>
+  // from book/cpu-loop.md:246 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -513,7 +538,7 @@ export class CPU {
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
   }
-  // from book/cpu-loop.md:310 <<CPU methods>>
+  // from book/cpu-loop.md:311 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   private fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -536,7 +561,7 @@ export class CPU {
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:329 <<CPU methods>>
+    // from book/cpu-loop.md:330 <<CPU methods>>
     return insn;
   }
 
@@ -571,12 +596,12 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:372 <<CPU methods>>
+  // from book/cpu-loop.md:373 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
   }
-  // from book/cpu-loop.md:390 <<CPU methods>>
+  // from book/cpu-loop.md:391 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
@@ -586,13 +611,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:282 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:283 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:400 <<CPU methods>>
+          // from book/cpu-loop.md:401 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:453 <<execute the instruction>>
+          // from book/cpu-loop.md:454 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -608,7 +633,7 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:402 <<CPU methods>>
+          // from book/cpu-loop.md:403 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason;
@@ -1284,5 +1309,5 @@ export class CPU {
     this.setEflags(state.eflags, -1);
     this.flushTlb();
   }
-// from book/cpu-loop.md:143
+// from book/cpu-loop.md:144
 }

@@ -58,8 +58,10 @@ export type RunResult =
    * The instruction budget is spent, or the Guest is halted waiting for an
    * interrupt; `timerAt` is when its timer fires, if armed.
    */
-  | { kind: "timeslice"; halted: boolean; timerAt?: bigint };
-// from book/host.md:721 <<the Launcher's requests and their results>>
+  | { kind: "timeslice"; halted: boolean; timerAt?: bigint }
+  /** A debugger stopped the CPU between two instructions; the next run carries on from there. */
+  | { kind: "paused" };
+// from book/host.md:779 <<the Launcher's requests and their results>>
 
 export type GetDmaResult = { ok: true; dma: number } | { ok: false; error: "ENOENT" };
 export type IrqResult = { ok: true } | { ok: false; error: "EINVAL" | "ENOENT" };
@@ -113,7 +115,7 @@ export class Host {
   }
 // from book/host.md:403
 
-  // from book/host.md:567 <<running a Guest>>
+  // from book/host.md:569 <<running a Guest>>
   /** Runs the Guest until something needs the Launcher (spec 2.3). Never throws. */
   run(guest: Guest, maxInstructions: number): RunResult {
     if (guest.dead === undefined) {
@@ -129,7 +131,7 @@ export class Host {
   }
 // from book/host.md:405
 
-  // from book/host.md:727 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
+  // from book/host.md:785 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
   /** LHREQ_GETDMA: a buffer this Guest bound to `key`, with its irq written into used_len (spec 2.7). */
   getDma(guest: Guest, key: number): GetDmaResult {
     if (guest.dead !== undefined) return { ok: false, error: "ENOENT" };
@@ -153,7 +155,7 @@ export class Host {
   }
 // from book/host.md:407
 
-  // from book/host.md:759 <<releasing a Guest>>
+  // from book/host.md:817 <<releasing a Guest>>
   /** Closing /dev/lguest: frees the Guest's slot and its DMA bindings. */
   release(guest: Guest): void {
     if (this.guests[guest.id] !== guest) return;
