@@ -40,7 +40,7 @@ export function setupGuestGdt(guest: Guest): void {
 }
 // from book/host-segments.md:96
 
-/** LHCALL_LOAD_GDT (spec 3.3, 6.3). */
+/** LHCALL_LOAD_GDT (spec 3.3, spec 6.3). */
 export function loadGuestGdt(guest: Guest, table: number, num: number): void {
   if (num > GDT_ENTRIES) {
     guest.kill(`too many gdt entries ${num | 0}`);
@@ -58,7 +58,7 @@ function copyDescriptors(guest: Guest, table: number, first: number, count: numb
 }
 // from book/host-segments.md:121
 
-/** LHCALL_LOAD_TLS: the three TLS entries, 6 to 8 (spec 3.3, 6.3). */
+/** LHCALL_LOAD_TLS: the three TLS entries, 6 to 8 (spec 3.3, spec 6.3). */
 export function guestLoadTls(guest: Guest, gtls: number): void {
   copyDescriptors(guest, gtls, GDT_ENTRY_TLS_MIN, GDT_ENTRY_TLS_ENTRIES);
   fixupGdtTable(guest, GDT_ENTRY_TLS_MIN, GDT_ENTRY_TLS_MIN + GDT_ENTRY_TLS_ENTRIES);

@@ -6,6 +6,9 @@ import type { Guest } from "../host/guest.ts";
 
 const CONSOLE_KEY = 0;
 const DMA_ADDRESSES = 4, DMA_LENGTHS = 68, DMA_SECTIONS = 16;
+/** A piece's length, len[i], is a u16 (spec 8.5). */
+const pieceLength = (guest: Guest, dma: number, i: number) =>
+  guest.read8(dma + DMA_LENGTHS + 2 * i) | (guest.read8(dma + DMA_LENGTHS + 2 * i + 1) << 8);
 
 export class Console {
   private pending: Uint8Array[] = [];
@@ -17,7 +20,7 @@ export class Console {
 
   constructor(private readonly host: Host, private readonly guest: Guest, private readonly top: number) {
     this.raw = process.stdin.isTTY === true;
-    // from lguest.ts.md:1442 <<watch the terminal>>
+    // from lguest.ts.md:1445 <<watch the terminal>>
     if (this.raw) enterRawMode();
     process.stdin.on("data", (chunk: Buffer) => {
       if (chunk.length === 1 && chunk[0] === 3) {
@@ -34,21 +37,21 @@ export class Console {
       this.inputEnded = true;
       this.wakeUp?.();
     });
-  // from lguest.ts.md:1353
+  // from lguest.ts.md:1356
   }
 
-  // from lguest.ts.md:1402 <<console output>>
+  // from lguest.ts.md:1405 <<console output>>
   handleDma(dma: number, key: number): void {
     const bytes = takeConsoleOutput(this.guest, dma, key, this.top);
     if (bytes) process.stdout.write(bytes);
   }
-// from lguest.ts.md:1356
+// from lguest.ts.md:1359
 
-  // from lguest.ts.md:1505 <<console input>>
+  // from lguest.ts.md:1508 <<console input>>
   deliverInput(): void {
     if (giveConsoleInput(this.host, this.guest, this.pending, this.top) && !this.inputEnded) process.stdin.resume();
   }
-  // from lguest.ts.md:1518 <<console input>>
+  // from lguest.ts.md:1521 <<console input>>
   async waitIfHalted(halted: boolean, timerAt: bigint | undefined, clock: { now(): bigint; skipTo(when: bigint): void; virtual: boolean }): Promise<void> {
     if (!halted) {
       await new Promise((resolve) => setImmediate(resolve));
@@ -82,9 +85,9 @@ export class Console {
     process.stdin.removeAllListeners("end");
     process.stdin.destroy();
   }
-// from lguest.ts.md:1358
+// from lguest.ts.md:1361
 }
-// from lguest.ts.md:1370
+// from lguest.ts.md:1373
 /**
  * The console's output DMA: the bytes of its pieces, with used_len set to
  * their total; undefined (and the Guest killed) if a piece is outside `top`.
@@ -97,7 +100,7 @@ export function takeConsoleOutput(guest: Guest, dma: number, key: number, top: n
   const pieces: Uint8Array[] = [];
   for (let i = 0; i < DMA_SECTIONS; i++) {
     const address = guest.read32(dma + DMA_ADDRESSES + 4 * i);
-    const length = guest.read32(dma + DMA_LENGTHS + 4 * i);
+    const length = pieceLength(guest, dma, i);
     if (length === 0) break;
     if (address + length > top) {
       guest.kill(`console output buffer 0x${address.toString(16)}+${length} is outside its memory`);
@@ -114,7 +117,7 @@ export function takeConsoleOutput(guest: Guest, dma: number, key: number, top: n
   guest.write32(dma, bytes.length);
   return bytes;
 }
-// from lguest.ts.md:1419
+// from lguest.ts.md:1422
 let rawTerminal = false;
 
 function restoreTerminal(): void {
@@ -135,7 +138,7 @@ function enterRawMode(): void {
     });
   }
 }
-// from lguest.ts.md:1467
+// from lguest.ts.md:1470
 /**
  * Moves waiting input (`pending`, consumed from the front) into the
  * Guest's bound console buffers, raising their irq. Returns false if the
@@ -149,7 +152,7 @@ export function giveConsoleInput(host: Host, guest: Guest, pending: Uint8Array[]
     let copied = 0;
     for (let i = 0; i < DMA_SECTIONS && pending.length > 0; i++) {
       const address = guest.read32(found.dma + DMA_ADDRESSES + 4 * i);
-      const length = guest.read32(found.dma + DMA_LENGTHS + 4 * i);
+      const length = pieceLength(guest, found.dma, i);
       if (length === 0) break;
       if (address + length > top) {
         guest.kill(`console input buffer 0x${address.toString(16)}+${length} is outside its memory`);
