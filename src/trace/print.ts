@@ -34,7 +34,7 @@ export function traceWriter(
   };
 }
 // from book/trace.md:70
-const trapNames: Record<number, string> = {
+export const trapNames: Record<number, string> = {
   0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 10: "#TS", 11: "#NP",
   12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 0x80: "syscall",
 };
