@@ -236,7 +236,7 @@ function cpuid(cpu: CPU): void {
 }
 // from book/cpu-control.md:414
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:440 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:432 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
   // from book/cpu-control.md:416
   const count = cpu.timestamp();

@@ -18,16 +18,19 @@ import {
   AF, ARITHMETIC_FLAGS, CF, CS, DS, EBP, ES, ESP, FLAGS_ALWAYS_ONE, FS, GS, IF, NT, OF, PF, reg8Index, RF, SF,
   SS, TF, VM, ZF,
 } from "./registers.ts";
-import { STOP_BUDGET, STOP_EXCEPTION, STOP_INTERRUPT, STOP_SHUTDOWN, STOP_UNSUPPORTED } from "./stop.ts";
+import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_INTERRUPT, STOP_SHUTDOWN, STOP_UNSUPPORTED } from "./stop.ts";
 import {
   ACCESS_ACCESSED, ACCESS_BIG, ACCESS_CODE, ACCESS_CONFORMING, ACCESS_EXPAND_DOWN, ACCESS_MASK, ACCESS_PRESENT,
   ACCESS_READABLE, ACCESS_SEGMENT, ACCESS_WRITABLE, baseOf, dplOf, limitOf, typeOf, TYPE_INTERRUPT_GATE,
   TYPE_INTERRUPT_GATE_16, TYPE_TASK_GATE, TYPE_TRAP_GATE, TYPE_TRAP_GATE_16, TYPE_TSS_AVAILABLE, TYPE_TSS_BUSY,
 } from "./descriptors.ts";
-import { EVENT_EXCEPTION, EVENT_EXTERNAL, EVENT_SOFTWARE, isContributory } from "./interrupts.ts";
-import { DR6_SINGLE_STEP } from "./system.ts";
+import { EVENT_EXCEPTION, EVENT_EXTERNAL, EVENT_FAULT, EVENT_SOFTWARE, isContributory } from "./interrupts.ts";
 import { CR0_ET, CR0_PE, CR0_PG, CR0_WP, PAGE_ACCESSED, PAGE_DIRTY, PAGE_PRESENT, PAGE_USER, PAGE_WRITABLE } from "./paging.ts";
-import type { CodeBreakpoint, DataWatch, DebugHit, DebugTraps } from "./debug.ts";
+import {
+  checkCodeBreakpoints, checkDataAccess, DEBUGGER_BREAK, debugTrapStatus, faultEvent, pageIsWatched, rebuildDebugTraps,
+  resetDebugRegisters,
+  type CodeBreakpoint, type DataWatch, type DebugHit, type DebugTraps,
+} from "./debug.ts";
 
 export class CPU {
   // from book/cpu-state.md:56 <<the register file>>
@@ -39,7 +42,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:126
+  // from book/cpu-loop.md:129
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -48,7 +51,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:127
+  // from book/cpu-loop.md:130
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -61,13 +64,13 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:128
-  // from book/cpu-state.md:415 <<the memory views>>
+  // from book/cpu-loop.md:131
+  // from book/cpu-state.md:420 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:129
+  // from book/cpu-loop.md:132
   // from book/cpu-state.md:195 <<the TLB>>
   /** linear page -> (linear ^ physical) page base, or -1; one pair per privilege. */
   readonly tlbReadSupervisor = new Int32Array(1 << 20).fill(-1);
@@ -80,8 +83,8 @@ export class CPU {
   /** Linear pages with an entry anywhere, so a flush need not clear 4 MiB. */
   private readonly tlbFilled = new Int32Array(4096);
   private tlbFilledCount = 0;
-  // from book/cpu-loop.md:130
-  // from book/cpu-loop.md:153 <<the CPU's other state>>
+  // from book/cpu-loop.md:133
+  // from book/cpu-loop.md:156 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -99,7 +102,7 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:216 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:219 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -161,19 +164,19 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-interrupts.md:365 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:377 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:245 <<the CPU's other state>>
-  /** DR0-DR7, stored only. */
+  // from book/cpu-paging.md:237 <<the CPU's other state>>
+  /** DR0-DR7: DR6 and DR7 keep their fixed bits (the debug registers' chapter). */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:430 <<the CPU's other state>>
+  // from book/cpu-paging.md:422 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
-  // from book/cpu-debug.md:153 <<the CPU's other state>>
+  // from book/cpu-debug.md:154 <<the CPU's other state>>
   /** Code breakpoints and data watches in force, DR7's and the debugger's; undefined while there are none. */
   debugTraps: DebugTraps | undefined = undefined;
   /** The debugger's own breakpoints and watches, as it last set them. */
@@ -218,7 +221,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:131
+// from book/cpu-loop.md:134
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -228,13 +231,15 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:178 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:181 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
+    // from book/cpu-debug.md:447 <<start in a flat 32-bit state>>
+    resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-  // from book/cpu-loop.md:141
+  // from book/cpu-loop.md:144
   }
 
   // from book/cpu-state.md:214 <<CPU methods>>
@@ -265,7 +270,7 @@ export class CPU {
     if (this.tlbFilledCount < this.tlbFilled.length) this.tlbFilled[this.tlbFilledCount] = page;
     this.tlbFilledCount++;
   }
-  // from book/cpu-state.md:260 <<CPU methods>>
+  // from book/cpu-state.md:262 <<CPU methods>>
   /**
    * Linear to physical for an access with user (ring 3) or supervisor rights,
    * by default those of the current privilege; fills that privilege's TLB.
@@ -274,22 +279,23 @@ export class CPU {
     let physical = linear;
     // from book/cpu-paging.md:41 <<translate a linear address when paging is on>>
     if (this.cr0 & CR0_PG) physical = this.walk(linear, write, user);
-    // from book/cpu-state.md:267 <<CPU methods>>
+    // from book/cpu-state.md:269 <<CPU methods>>
     if (user !== (this.cpl === 3)) return physical;
     const page = linear >>> 12;
     const physicalPage = physical >>> 12;
-    if (physical >>> 0 < this.memory.ramSize && !(write && this.codePages[physicalPage])) {
+    if (physical >>> 0 < this.memory.ramSize && !(write && this.codePages[physicalPage]) &&
+      (this.debugTraps === undefined || !pageIsWatched(this.debugTraps, linear, physical, write))) {
       const entry = (linear ^ physical) & ~0xfff;
       (write ? this.tlbWrite : this.tlbRead)[page] = entry;
       this.rememberTlbFill(page);
     }
     return physical;
   }
-  // from book/cpu-state.md:297 <<CPU methods>>
+  // from book/cpu-state.md:300 <<CPU methods>>
   read8(linear: number): number {
     const entry = this.tlbRead[linear >>> 12];
     if (entry !== -1) return this.mem8[linear ^ entry];
-    return this.memory.read8(this.translate(linear, false));
+    return this.readSlow(linear, 1);
   }
 
   read16(linear: number): number {
@@ -352,7 +358,7 @@ export class CPU {
     }
     this.writeSlow(linear, 4, value);
   }
-  // from book/cpu-state.md:371 <<CPU methods>>
+  // from book/cpu-state.md:374 <<CPU methods>>
   private readRamUnaligned32(pa: number): number {
     const m = this.mem8;
     return m[pa] | (m[pa + 1] << 8) | (m[pa + 2] << 16) | (m[pa + 3] << 24);
@@ -365,10 +371,11 @@ export class CPU {
     m[pa + 2] = value >> 16;
     m[pa + 3] = value >> 24;
   }
-  // from book/cpu-state.md:388 <<CPU methods>>
+  // from book/cpu-state.md:391 <<CPU methods>>
   private readSlow(linear: number, size: number): number {
     const first = this.translate(linear, false);
     const last = (linear & 0xfff) + size > 0x1000 ? this.translate(linear + size - 1, false) : first + size - 1;
+    if (this.debugTraps !== undefined) checkDataAccess(this, linear, first, size, false);
     let value = 0;
     for (let k = 0; k < size; k++) {
       const pa = ((linear + k) & 0xfff) < (linear & 0xfff) ? (last & ~0xfff) + ((linear + k) & 0xfff) : first + k;
@@ -380,6 +387,7 @@ export class CPU {
   private writeSlow(linear: number, size: number, value: number): void {
     const first = this.translate(linear, true);
     const last = (linear & 0xfff) + size > 0x1000 ? this.translate(linear + size - 1, true) : first + size - 1;
+    if (this.debugTraps !== undefined) checkDataAccess(this, linear, first, size, true);
     for (let k = 0; k < size; k++) {
       const pa = ((linear + k) & 0xfff) < (linear & 0xfff) ? (last & ~0xfff) + ((linear + k) & 0xfff) : first + k;
       this.memory.write8(pa, value >>> (8 * k));
@@ -439,7 +447,7 @@ export class CPU {
     const current = this.eflags();
     this.flags = (current & ~mask) | (value & mask) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
-    if (this.pendingInterrupt >= 0 || this.flags & TF) this.attention = 1;
+    if (this.pendingInterrupt >= 0 || this.flags & (TF | RF)) this.attention = 1;
   }
   // from book/cpu-flags.md:150 <<CPU methods>>
   recordAdd(a: number, b: number, result: number, bits: number, lazy: number = ARITHMETIC_FLAGS): void {
@@ -502,7 +510,7 @@ export class CPU {
     this.exceptionErrorCode = errorCode;
     return FAULT;
   }
-  // from book/cpu-loop.md:189 <<CPU methods>>
+  // from book/cpu-loop.md:192 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -512,7 +520,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:246 <<CPU methods>>
+  // from book/cpu-loop.md:249 <<CPU methods>>
   private protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     const filled = Math.min(this.tlbFilledCount, this.tlbFilled.length);
@@ -538,7 +546,7 @@ export class CPU {
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
   }
-  // from book/cpu-loop.md:311 <<CPU methods>>
+  // from book/cpu-loop.md:320 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   private fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -556,12 +564,13 @@ export class CPU {
     this.fetchPhysicalPage = physicalPage;
     this.fetchPage = page !== undefined && !this.codeLimitChecked ? page : NO_CODE;
     this.fetchEipBase = (this.eip - offset) | 0;
+    if (this.debugTraps !== undefined && checkCodeBreakpoints(this, linear, physicalPage)) this.fetchPage = NO_CODE;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
     // from book/cpu-segments.md:285 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:330 <<CPU methods>>
+    // from book/cpu-loop.md:340 <<CPU methods>>
     return insn;
   }
 
@@ -573,7 +582,7 @@ export class CPU {
       const crossing = this.crossingCode.get(key);
       if (crossing !== undefined && this.physicalPageOf(nextPage) === crossing.secondPage) return crossing.insn;
     }
-    const insn = decode((k) => this.read8((linear + k) | 0), new Insn(this.unreachable), this.code32);
+    const insn = decode((k) => this.fetch8((linear + k) | 0), new Insn(this.unreachable), this.code32);
     if (page === undefined) return insn;
     if (offset + insn.length <= 4096) {
       page[offset] = insn;
@@ -587,6 +596,12 @@ export class CPU {
     return insn;
   }
 
+  /** A byte of an instruction: read like data, but never seen by a data watch. */
+  private fetch8(linear: number): number {
+    const entry = this.tlbRead[linear >>> 12];
+    return entry !== -1 ? this.mem8[linear ^ entry] : this.memory.read8(this.translate(linear, false));
+  }
+
   /** The physical page a linear page maps to for reading (through the TLB when it can). */
   private physicalPageOf(linear: number): number {
     const entry = this.tlbRead[linear >>> 12];
@@ -596,28 +611,28 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:373 <<CPU methods>>
+  // from book/cpu-loop.md:389 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
   }
-  // from book/cpu-loop.md:391 <<CPU methods>>
+  // from book/cpu-loop.md:407 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     this.stopReason = STOP_BUDGET;
-    const limit = this.instructions + budget;
+    const limit = Math.min(this.instructions + budget, this.stopAtInstruction);
     for (;;) {
       try {
         while (this.instructions < limit) {
           if (this.attention !== 0 && this.serviceAttention()) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:283 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:286 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:401 <<CPU methods>>
+          // from book/cpu-loop.md:417 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:454 <<execute the instruction>>
+          // from book/cpu-loop.md:483 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -633,14 +648,17 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:403 <<CPU methods>>
+          // from book/cpu-loop.md:419 <<CPU methods>>
           this.instructions++;
         }
-        return this.stopReason;
+        return this.stopReason === STOP_BUDGET && this.instructions >= this.stopAtInstruction ? STOP_DEBUG : this.stopReason;
       } catch (error) {
-        if (error !== FAULT) throw error;
         this.eip = this.instructionStart;
-        if (!this.takeEvent(this.exceptionVector, this.exceptionErrorCode, EVENT_EXCEPTION)) return this.stopReason;
+        if (error !== FAULT) {
+          if (error === DEBUGGER_BREAK) return STOP_DEBUG;
+          throw error;
+        }
+        if (!this.takeEvent(this.exceptionVector, this.exceptionErrorCode, faultEvent(this))) return this.stopReason;
       }
     }
   }
@@ -993,7 +1011,7 @@ export class CPU {
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
   }
-  // from book/cpu-interrupts.md:88 <<CPU methods>>
+  // from book/cpu-interrupts.md:92 <<CPU methods>>
   /** Delivers an event through the IDT. Faults (FAULT thrown) leave the CPU state as it was. */
   deliverInterrupt(vector: number, errorCode: number, source: number): void {
     const ext = source === EVENT_SOFTWARE ? 0 : 1;
@@ -1014,7 +1032,7 @@ export class CPU {
     const gate32 = (type & 8) !== 0;
     const selector = gateLow >>> 16;
     const offset = gate32 ? (gateHigh & 0xffff0000) | (gateLow & 0xffff) : gateLow & 0xffff;
-    // from book/cpu-interrupts.md:120 <<check the handler's code segment>>
+    // from book/cpu-interrupts.md:124 <<check the handler's code segment>>
     const codeAddress = this.checkCodeSegment(selector, ext);
     const codeLow = this.descriptorLow, codeHigh = this.descriptorHigh;
     const codeDpl = dplOf(codeHigh);
@@ -1023,10 +1041,10 @@ export class CPU {
     if (offset >>> 0 > limitOf(codeLow, codeHigh)) throw this.fault(GENERAL_PROTECTION, 0);
     const inward = !(codeHigh & ACCESS_CONFORMING) && codeDpl < this.cpl;
     const newCpl = inward ? codeDpl : this.cpl;
-    // from book/cpu-interrupts.md:109 <<CPU methods>>
-    // from book/cpu-interrupts.md:140 <<push the interrupt frame>>
+    // from book/cpu-interrupts.md:113 <<CPU methods>>
+    // from book/cpu-interrupts.md:144 <<push the interrupt frame>>
     const size = gate32 ? 4 : 2;
-    const eflags = this.eflags();
+    const eflags = source === EVENT_FAULT ? this.eflags() | RF : this.eflags();
     const oldCs = this.segSelector[CS];
     const oldEip = this.eip;
     const frame = (errorCode >= 0 ? 4 : 3) * size;
@@ -1048,8 +1066,8 @@ export class CPU {
       this.probeWrite(SS, ((this.regs[ESP] & this.stackMask) - frame) & this.stackMask, frame);
       this.pushFrame(eflags, oldCs, oldEip, errorCode, size);
     }
-    // from book/cpu-interrupts.md:110 <<CPU methods>>
-    // from book/cpu-interrupts.md:231 <<enter the handler>>
+    // from book/cpu-interrupts.md:114 <<CPU methods>>
+    // from book/cpu-interrupts.md:235 <<enter the handler>>
     this.descriptorLow = codeLow;
     this.descriptorHigh = codeHigh;
     this.loadCodeSegment(selector, codeAddress, newCpl);
@@ -1060,9 +1078,9 @@ export class CPU {
     this.flags = (this.eflags() & ~cleared) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
     if (this.onDeliver !== undefined) this.onDeliver(vector, errorCode, oldEip);
-  // from book/cpu-interrupts.md:111 <<CPU methods>>
+  // from book/cpu-interrupts.md:115 <<CPU methods>>
   }
-  // from book/cpu-interrupts.md:166 <<CPU methods>>
+  // from book/cpu-interrupts.md:170 <<CPU methods>>
   private pushFrame(eflags: number, cs: number, eip: number, errorCode: number, size: number): void {
     const mask = size === 4 ? -1 : 0xffff;
     this.push(eflags & mask, size);
@@ -1070,7 +1088,7 @@ export class CPU {
     this.push(eip & mask, size);
     if (errorCode >= 0) this.push(errorCode & mask, size);
   }
-  // from book/cpu-interrupts.md:180 <<CPU methods>>
+  // from book/cpu-interrupts.md:184 <<CPU methods>>
   saveStack() {
     return {
       selector: this.segSelector[SS], base: this.segBase[SS], limit: this.segLimit[SS],
@@ -1084,7 +1102,7 @@ export class CPU {
     this.regs[ESP] = saved.esp;
     this.stackMask = saved.stackMask;
   }
-  // from book/cpu-interrupts.md:200 <<CPU methods>>
+  // from book/cpu-interrupts.md:204 <<CPU methods>>
   stackFromTss(cpl: number, ext: number): { ss: number; esp: number } {
     const tss32 = this.trType === TYPE_TSS_AVAILABLE || this.trType === TYPE_TSS_BUSY;
     const at = tss32 ? 4 + 8 * cpl : 2 + 4 * cpl;
@@ -1109,7 +1127,7 @@ export class CPU {
     this.setSegmentCache(SS, selector, baseOf(this.descriptorLow, high), limitOf(this.descriptorLow, high), high);
     this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
   }
-  // from book/cpu-interrupts.md:257 <<CPU methods>>
+  // from book/cpu-interrupts.md:261 <<CPU methods>>
   takeEvent(vector: number, errorCode: number, source: number): boolean {
     for (;;) {
       if (this.stopOnVector[vector] && source !== EVENT_EXTERNAL) {
@@ -1134,11 +1152,11 @@ export class CPU {
           ((isContributory(vector) && isContributory(second)) || (vector === PAGE_FAULT && (second === PAGE_FAULT || isContributory(second))));
         vector = double ? DOUBLE_FAULT : second;
         errorCode = double ? 0 : this.exceptionErrorCode;
-        source = EVENT_EXCEPTION;
+        source = double ? EVENT_EXCEPTION : EVENT_FAULT;
       }
     }
   }
-  // from book/cpu-interrupts.md:298 <<CPU methods>>
+  // from book/cpu-interrupts.md:302 <<CPU methods>>
   /** int n, int3, into: stop for the machine, or deliver through the IDT. */
   softwareInterrupt(vector: number): void {
     if (this.stopOnVector[vector]) {
@@ -1169,13 +1187,13 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:336 <<CPU methods>>
+  // from book/cpu-interrupts.md:344 <<CPU methods>>
   /** Called by the loop when attention is set; returns true to stop. */
   private serviceAttention(): boolean {
     if (this.stopReason !== STOP_BUDGET) return true;
-    if (this.singleStepPending) {
+    if (this.singleStepPending || this.pendingDataBreakpoints !== 0) {
+      this.debugRegisters[6] = debugTrapStatus(this, this.singleStepPending);
       this.singleStepPending = false;
-      this.debugRegisters[6] |= DR6_SINGLE_STEP;
       if (!this.takeEvent(DEBUG, -1, EVENT_EXCEPTION)) return true;
     }
     if (this.interruptShadow) {
@@ -1185,24 +1203,28 @@ export class CPU {
       this.pendingInterrupt = -1;
       if (!this.takeEvent(vector, -1, EVENT_EXTERNAL)) return true;
     }
+    if (this.flags & RF) {
+      this.flags &= ~RF;
+      this.resumeFlagAt = this.instructions;
+    }
     this.singleStepPending = (this.flags & TF) !== 0;
     this.attention = this.singleStepPending || this.pendingInterrupt >= 0 || this.instructionHook ? 1 : 0;
     if (this.instructionHook) this.instructionHook(this);
     return false;
   }
-  // from book/cpu-interrupts.md:370 <<CPU methods>>
+  // from book/cpu-interrupts.md:382 <<CPU methods>>
   /** Installs or removes the instruction hook. */
   setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-  // from book/cpu-interrupts.md:392 <<CPU methods>>
+  // from book/cpu-interrupts.md:404 <<CPU methods>>
   /** sti: sets IF, with the one-instruction delay. */
   enableInterrupts(): void {
     if (!(this.flags & IF)) this.inhibitInterrupts();
     this.flags |= IF;
   }
-  // from book/cpu-interrupts.md:444 <<CPU methods>>
+  // from book/cpu-interrupts.md:456 <<CPU methods>>
   /** Stops the CPU: the program asked for something we do not implement. */
   unsupported(message: string): void {
     this.stopUnsupported(message);
@@ -1251,7 +1273,7 @@ export class CPU {
     }
     return this.memory.exists(physical) ? this.memory.read8(physical) : undefined;
   }
-  // from book/cpu-paging.md:179 <<CPU methods>>
+  // from book/cpu-paging.md:180 <<CPU methods>>
   writeCr0(value: number): void {
     if (value & CR0_PG && !(value & CR0_PE)) throw this.fault(GENERAL_PROTECTION, 0);
     if (!(value & CR0_PE)) {
@@ -1262,7 +1284,7 @@ export class CPU {
     this.cr0 = value | CR0_ET;
     if (changed & (CR0_PG | CR0_WP)) this.flushTlb();
   }
-  // from book/cpu-paging.md:533 <<CPU methods>>
+  // from book/cpu-paging.md:525 <<CPU methods>>
   saveState(): CpuState {
     return {
       regs: [...this.regs],
@@ -1306,8 +1328,9 @@ export class CPU {
     this.cr3 = state.cr3;
     this.cr4 = state.cr4;
     this.debugRegisters.set(state.debug);
+    rebuildDebugTraps(this);
     this.setEflags(state.eflags, -1);
     this.flushTlb();
   }
-// from book/cpu-loop.md:144
+// from book/cpu-loop.md:147
 }

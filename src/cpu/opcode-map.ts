@@ -22,9 +22,9 @@ import { controlOpcodes } from "./control.ts";
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:678 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:451 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:463 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
-// from book/cpu-paging.md:488 <<import every family's opcodes>>
+// from book/cpu-paging.md:480 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
 // from book/cpu-x87.md:2387 <<import every family's opcodes>>
 import { x87Opcodes } from "./x87.ts";
@@ -70,9 +70,9 @@ for (const fragment of [
   stringOpcodes,
   // from book/cpu-segments.md:682 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:455 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:467 <<every family's opcode fragment>>
   interruptOpcodes,
-  // from book/cpu-paging.md:492 <<every family's opcode fragment>>
+  // from book/cpu-paging.md:484 <<every family's opcode fragment>>
   systemOpcodes,
   // from book/cpu-x87.md:2391 <<every family's opcode fragment>>
   x87Opcodes,

@@ -11,12 +11,13 @@ import {
   ACCESS_PRESENT, ACCESS_SEGMENT, baseOf, limitOf, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_AVAILABLE_16, typeOf,
 } from "./descriptors.ts";
 import { verr, verw } from "./segments.ts";
+import { debugRegisterAccess, writeDebugRegister } from "./debug.ts";
 import { sizeMask } from "./arithmetic.ts";
 
 function requireRing0(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
 }
-// from book/cpu-paging.md:148
+// from book/cpu-paging.md:149
 const CR4_SUPPORTED = CR4_TSD | CR4_DE;
 
 function movFromControl(cpu: CPU, insn: Insn): void {
@@ -40,7 +41,7 @@ function movToControl(cpu: CPU, insn: Insn): void {
     default: throw cpu.fault(INVALID_OPCODE);
   }
 }
-// from book/cpu-paging.md:198
+// from book/cpu-paging.md:199
 function lmsw(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const value = cpu.readE16(insn);
@@ -56,28 +57,17 @@ function clts(cpu: CPU): void {
   requireRing0(cpu);
   cpu.cr0 &= ~CR0_TS;
 }
-// from book/cpu-paging.md:222
-/** DR6's "single step" bit, set with the trap TF causes. */
-export const DR6_SINGLE_STEP = 1 << 14;
-
-function debugRegister(cpu: CPU, n: number): number {
-  if (n === 4 || n === 5) {
-    if (cpu.cr4 & CR4_DE) throw cpu.fault(INVALID_OPCODE);
-    return n + 2;
-  }
-  return n;
-}
-
+// from book/cpu-paging.md:225
 function movFromDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
-  cpu.regs[insn.modrm & 7] = cpu.debugRegisters[debugRegister(cpu, insn.reg)];
+  cpu.regs[insn.modrm & 7] = cpu.debugRegisters[debugRegisterAccess(cpu, insn.reg, (cpu.cr4 & CR4_DE) !== 0)];
 }
 
 function movToDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
-  cpu.debugRegisters[debugRegister(cpu, insn.reg)] = cpu.regs[insn.modrm & 7];
+  writeDebugRegister(cpu, debugRegisterAccess(cpu, insn.reg, (cpu.cr4 & CR4_DE) !== 0), cpu.regs[insn.modrm & 7]);
 }
-// from book/cpu-paging.md:257
+// from book/cpu-paging.md:249
 function loadTableRegister(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -102,7 +92,7 @@ function storeTableRegister(cpu: CPU, insn: Insn): void {
   cpu.write16(cpu.linear(insn.seg, offset, 2, true), limit);
   cpu.write32(cpu.linear(insn.seg, (offset + 2) | 0, 4, true), base);
 }
-// from book/cpu-paging.md:293
+// from book/cpu-paging.md:285
 function lldt(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const selector = cpu.readE16(insn);
@@ -145,7 +135,7 @@ function storeSelector(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0 && insn.size === 4) cpu.regs[insn.rm] = selector;
   else cpu.writeE16(insn, selector);
 }
-// from book/cpu-paging.md:345
+// from book/cpu-paging.md:337
 function invlpg(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -155,7 +145,7 @@ function invlpg(cpu: CPU, insn: Insn): void {
 function cacheControl(cpu: CPU): void {
   requireRing0(cpu);
 }
-// from book/cpu-paging.md:373
+// from book/cpu-paging.md:365
 const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
 
 function rdmsr(cpu: CPU): void {
@@ -210,7 +200,7 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:449
+// from book/cpu-paging.md:441
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([

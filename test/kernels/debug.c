@@ -252,17 +252,21 @@ static void general_detect(void)
 	clear_drs();
 }
 
+static void rf_check(const char *name, int cpl, void (*fn)(void))
+{
+	run_at(cpl, fn);
+	printf("%s: ", name);
+	outcome();
+	printf(" rf=%d\n", (R.eflags >> 16) & 1);
+}
+
 static void resume_flag(void)
 {
 	clear_drs();
-	chk("ud2", 0, rf_ud);
-	printf("  rf=%d\n", (R.eflags >> 16) & 1);
-	chk("mov ds bad selector", 0, rf_gp);
-	printf("  rf=%d\n", (R.eflags >> 16) & 1);
-	chk("div by zero", 3, rf_de);
-	printf("  rf=%d\n", (R.eflags >> 16) & 1);
-	chk("int3", 0, rf_bp);
-	printf("  rf=%d\n", (R.eflags >> 16) & 1);
+	rf_check("rf in the frame of ud2", 0, rf_ud);
+	rf_check("rf in the frame of a bad mov ds", 0, rf_gp);
+	rf_check("rf in the frame of div by zero", 3, rf_de);
+	rf_check("rf in the frame of int3", 0, rf_bp);
 }
 
 void kmain(void)
