@@ -68,7 +68,7 @@ export function registerValues(debug: Debugger): RegisterValues {
 }
 // from book/tui.md:274
 
-export function registersPane(state: PaneState): string[] {
+export function registersPane(state: PaneState, width: number): string[] {
   const view = registers(state.debug.cpu);
   const before = state.before;
   const show = (name: string, text: string, value: number) =>
@@ -82,14 +82,22 @@ export function registersPane(state: PaneState): string[] {
     `eflags ${show("eflags", h8(view.eflags), view.eflags)}  ${view.flags.join(" ")}`,
   ];
   for (const segment of segments(state.debug.cpu)) {
-    const kind = segment.present ? `dpl ${segment.dpl} ${segment.type} ${segment.attributes.join(" ")}` : "null";
+    const kind = !segment.present ? "null" : `dpl ${segment.dpl} ${width >= 70 ? `${segment.type} ${segment.attributes.join(" ")}` : shortKind(segment)}`;
     lines.push(`${segment.name} ${show(segment.name, h4(segment.selector), segment.selector)}  base ${h8(segment.base)}  limit ${h8(segment.limit)}  ${kind}`);
   }
   lines.push(`cr0 ${show("cr0", h8(view.cr0), view.cr0)} ${cr0Names(view.cr0).join(" ")}  cr2 ${show("cr2", h8(view.cr2), view.cr2)}`);
   lines.push(`cr3 ${show("cr3", h8(view.cr3), view.cr3)}  instructions ${view.instructions}`);
   return lines;
 }
-// from book/tui.md:314
+// from book/tui.md:304
+
+function shortKind(segment: DescriptorView): string {
+  const has = (attribute: string) => segment.attributes.includes(attribute);
+  const rights = segment.type === "code" ? (has("readable") ? "rx" : "x") : segment.type === "data" ? (has("writable") ? "rw" : "r") : "";
+  const odd = ["conforming", "expand-down", "16-bit"].filter(has);
+  return [segment.type, rights, ...odd].filter((word) => word !== "").join(" ");
+}
+// from book/tui.md:329
 
 export function codePane(state: PaneState, width: number, height: number): string[] {
   const debug = state.debug;
@@ -116,7 +124,7 @@ export function codePane(state: PaneState, width: number, height: number): strin
   const first = Math.max(0, Math.min(centerLine - before, lines.length - height));
   return lines.slice(first, first + height);
 }
-// from book/tui.md:360
+// from book/tui.md:375
 
 export function pageTablesPane(state: PaneState, width: number): string[] {
   const address = state.walkAddress ?? currentAddress(state.debug);
@@ -141,7 +149,7 @@ export function pageTablesPane(state: PaneState, width: number): string[] {
   lines.push(...wrapWords("shadows cached:", cached, width));
   return lines;
 }
-// from book/tui.md:398
+// from book/tui.md:413
 
 export function dmaPane(state: PaneState, width: number, height: number): string[] {
   const lines: string[] = [];
@@ -158,7 +166,7 @@ export function dmaPane(state: PaneState, width: number, height: number): string
   for (const send of sends) lines.push(escape(formatEvent(send.event, send.instructions)));
   return lines;
 }
-// from book/tui.md:426
+// from book/tui.md:441
 
 export function hostPane(state: PaneState, width: number): string[] {
   const guest = state.guest, lines: string[] = [];
@@ -166,9 +174,11 @@ export function hostPane(state: PaneState, width: number): string[] {
   if (data === undefined) {
     lines.push("lguest_data: not registered yet (LGUEST_INIT)");
   } else {
-    lines.push(`lguest_data ${h8(data.address)}  irq_enabled ${h8(data.irqEnabled)}  blocked ${h8(data.blockedInterrupts)}`);
     const time = `${data.time.seconds}.${String(data.time.nanoseconds).padStart(9, "0")}`;
-    lines.push(`  time ${time}  tsc_khz ${data.tscKhz}  reserve_mem ${data.reserveMem}  noirq ${h8(data.noirqStart)}-${h8(data.noirqEnd)}`);
+    lines.push(...wrapWords(`lguest_data ${h8(data.address)}:`, [
+      `irq_enabled ${h8(data.irqEnabled)}`, `blocked_interrupts ${h8(data.blockedInterrupts)}`, `time ${time}`,
+      `tsc_khz ${data.tscKhz}`, `reserve_mem ${h8(data.reserveMem)}`, `noirq ${h8(data.noirqStart)}-${h8(data.noirqEnd)}`,
+    ], width));
   }
   const armed = timer(guest);
   const pending = interrupts(guest);
@@ -191,7 +201,7 @@ export function hostPane(state: PaneState, width: number): string[] {
   }
   return lines;
 }
-// from book/tui.md:467
+// from book/tui.md:484
 
 export function eventsPane(state: PaneState, height: number): string[] {
   return state.history.tail(height).map((heard) => escape(formatEvent(heard.event, heard.instructions)));
@@ -202,7 +212,7 @@ export function consolePane(state: PaneState, width: number, height: number): st
   if (state.consoleFocused && lines.length > 0) lines[lines.length - 1] += "{inverse} {/inverse}";
   return lines;
 }
-// from book/tui.md:495
+// from book/tui.md:512
 
 function describe(entry: DescriptorView | undefined): string {
   if (entry === undefined) return "(not mapped)";
@@ -250,7 +260,7 @@ export function tssView(state: PaneState): string[] {
     "the Host's, on the Switcher's page, where the Guest's registers are saved.",
   ];
 }
-// from book/tui.md:550
+// from book/tui.md:567
 
 export function memoryView(state: PaneState, height: number): string[] {
   const { address, physical } = state.memory;
