@@ -263,4 +263,20 @@ describe("the TUI's other ways out", () => {
       terminal.kill();
     }
   });
+
+  for (const where of ["host", "tui"] as const) {
+    test(`an internal error in the ${where === "host" ? "Host" : "TUI"}: the terminal is back, then one line about it, status 1`, async () => {
+      const terminal = Terminal.lguest(["--tui", "--clock=virtual", "64m", "images/vmlinux"], { width: 120, height: 40 }, { plantBug: where });
+      try {
+        await terminal.waitForLine(/lguest exited/);
+        assert.equal(terminal.status(), 1);
+        const stderr = terminal.stderr().trim();
+        assert.match(stderr, new RegExp(`^lguest: internal error: a bug planted in the ${where === "host" ? "Host" : "TUI"} by the test`));
+        assert.equal(stderr.split("\n").length, 1, `one line: ${stderr}`);
+        assertRestored(terminal);
+      } finally {
+        terminal.kill();
+      }
+    });
+  }
 });

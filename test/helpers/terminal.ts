@@ -36,13 +36,15 @@ export class Terminal {
    * pane prints "lguest exited STATUS" and the terminal's settings
    * (`stty -a`) into files, so that tests can see how it left the terminal.
    */
-  static lguest(args: string[], size: { width: number; height: number }): Terminal {
+  static lguest(args: string[], size: { width: number; height: number }, options: { plantBug?: "host" | "tui" } = {}): Terminal {
     if (!haveTmux()) throw new Error("tmux is not installed: the TUI tests need it (apt-get install tmux; .ci/run does)");
     const folder = mkdtempSync(join(tmpdir(), "lguest-tui-"));
     const socket = `lguest-test-${process.pid}-${++sessions}`;
     const quoted = args.map((arg) => `'${arg.replace(/'/g, `'\\''`)}'`).join(" ");
     const script = [
-      `node --import tsx lguest.ts ${quoted} 2>${folder}/stderr`,
+      options.plantBug === undefined
+        ? `node --import tsx lguest.ts ${quoted} 2>${folder}/stderr`
+        : `LGUEST_TEST_BUG=${options.plantBug} node --import tsx --import ./test/helpers/plant-bug.ts lguest.ts ${quoted} 2>${folder}/stderr`,
       `echo $? > ${folder}/status`,
       `stty -a > ${folder}/stty`,
       `echo "lguest exited $(cat ${folder}/status)"`,
