@@ -26,7 +26,7 @@ function wrapWords(first: string, words: string[], width: number, indent = "  ")
   const lines: string[] = [];
   let line = first;
   for (const word of words) {
-    if (line.length + 1 + word.length > width && line.trim() !== "" && line !== first) {
+    if (line.length + 1 + word.length > width && line.trim() !== "") {
       lines.push(line);
       line = indent + word;
     } else {
@@ -124,24 +124,28 @@ export function codePane(state: PaneState, width: number, height: number): strin
   const first = Math.max(0, Math.min(centerLine - before, lines.length - height));
   return lines.slice(first, first + height);
 }
-// from book/tui.md:375
+// from book/tui.md:378
 
 export function pageTablesPane(state: PaneState, width: number): string[] {
   const address = state.walkAddress ?? currentAddress(state.debug);
-  const which = state.walkAddress === undefined ? "eip, " : "";
-  const lines = [`walk of {bold}${h8(address)}{/bold} (${which}${escape(state.debug.symbols.describe(address))})`];
+  const names = [state.walkAddress === undefined ? "eip" : "", state.debug.symbols.locate(address) ? state.debug.symbols.describe(address) : ""];
+  const named = names.filter((name) => name !== "").join(", ");
+  const lines = [`walk of {bold}${h8(address)}{/bold}${named === "" ? "" : ` (${escape(named)})`}`];
   const roomy = width >= 80;
   const walk = (title: string, found: PageWalk | undefined) => {
     if (found === undefined) {
       lines.push(`${title}: no page directory yet`);
       return;
     }
-    lines.push(`${title}, directory ${h8(found.directory)}`);
-    const entry = (name: string, index: number, value: { address: number; value: number; flags: string[] }) =>
-      `  ${name}[${index.toString(16).padStart(3, "0")}] ${roomy ? `@${h8(value.address)} ` : ""}${h8(value.value)} ${value.flags.join(" ")}`;
-    lines.push(entry("pde", address >>> 22, found.pde));
-    lines.push(found.pte === undefined ? "  pte: none, the directory entry is not present" : entry("pte", (address >>> 12) & 0x3ff, found.pte));
-    lines.push(found.physical === undefined ? "  → not mapped" : `  → physical {bold}${h8(found.physical)}{/bold}`);
+    const lands = found.physical === undefined ? "not mapped" : `physical {bold}${h8(found.physical)}{/bold}`;
+    lines.push(`${title}: directory ${h8(found.directory)} → ${lands}`);
+    const entry = (name: string, index: number, value: { address: number; value: number; flags: string[] }) => {
+      const head = `  ${name}[${index.toString(16).padStart(3, "0")}] ${roomy ? `@${h8(value.address)} ` : ""}${h8(value.value)}`;
+      const flags = value.value & 1 ? inOrder(value.flags) : ["not present"];
+      lines.push(...wrapWords(head, flags, width, " ".repeat(head.length + 1)));
+    };
+    entry("pde", address >>> 22, found.pde);
+    if (found.pte !== undefined) entry("pte", (address >>> 12) & 0x3ff, found.pte);
   };
   walk("the Guest's tables", guestPageWalk(state.guest, address));
   walk("the Host's shadow", shadowPageWalk(state.guest, address));
@@ -149,7 +153,14 @@ export function pageTablesPane(state: PaneState, width: number): string[] {
   lines.push(...wrapWords("shadows cached:", cached, width));
   return lines;
 }
-// from book/tui.md:413
+
+/** The order a person reads an entry's flags in: can I, may I write, may ring 3, has it been used. */
+const flagOrder = ["present", "writable", "read-only", "user", "supervisor", "write-through", "cache-disabled", "accessed", "dirty", "4M", "global"];
+
+function inOrder(flags: string[]): string[] {
+  return [...flags].sort((a, b) => flagOrder.indexOf(a) - flagOrder.indexOf(b));
+}
+// from book/tui.md:427
 
 export function dmaPane(state: PaneState, width: number, height: number): string[] {
   const lines: string[] = [];
@@ -166,7 +177,7 @@ export function dmaPane(state: PaneState, width: number, height: number): string
   for (const send of sends) lines.push(escape(formatEvent(send.event, send.instructions)));
   return lines;
 }
-// from book/tui.md:441
+// from book/tui.md:455
 
 export function hostPane(state: PaneState, width: number): string[] {
   const guest = state.guest, lines: string[] = [];
@@ -201,7 +212,7 @@ export function hostPane(state: PaneState, width: number): string[] {
   }
   return lines;
 }
-// from book/tui.md:484
+// from book/tui.md:498
 
 export function eventsPane(state: PaneState, height: number): string[] {
   return state.history.tail(height).map((heard) => escape(formatEvent(heard.event, heard.instructions)));
@@ -212,7 +223,7 @@ export function consolePane(state: PaneState, width: number, height: number): st
   if (state.consoleFocused && lines.length > 0) lines[lines.length - 1] += "{inverse} {/inverse}";
   return lines;
 }
-// from book/tui.md:512
+// from book/tui.md:529
 
 function describe(entry: DescriptorView | undefined): string {
   if (entry === undefined) return "(not mapped)";
@@ -239,13 +250,29 @@ export function idtView(state: PaneState): string[] {
   const installed = descriptorTable(cpu, "idt");
   const registered = new Map(guestIdt(state.guest).map(({ vector, gate }) => [vector, gate]));
   const lines = [`{bold}vector  the Guest's gate (LOAD_IDT_ENTRY)          what the Host installed{/bold} (idtr base ${h8(cpu.idtBase)})`];
+  const row = (vector: string, name: string, guest: string, host: string) => `  ${vector.padEnd(5)} ${name.padEnd(7)} ${guest.padEnd(40)} ${host}`;
+  let run: number[] = [];
+  const endRun = () => {
+    if (run.length === 1) lines.push(row(h2(run[0]), trapNames[run[0]] ?? "", "-", describe(installed[run[0]])));
+    if (run.length > 1) {
+      const first = run[0], last = run[run.length - 1];
+      const [from, to] = [installed[first], installed[last]];
+      const alike = from !== undefined && to !== undefined && from.type === to.type && from.selector === to.selector && from.dpl === to.dpl;
+      const gates = alike ? `${from.type}s ${h4(from.selector ?? 0)}:${h8(from.offset ?? 0)}-${h8(to.offset ?? 0)} dpl ${from.dpl}` : `${describe(from)} ... ${describe(to)}`;
+      lines.push(row(`${h2(first)}-${h2(last)}`, "", "-", gates));
+    }
+    run = [];
+  };
   for (let vector = 0; vector < Math.max(installed.length, 0x81); vector++) {
     const guestGate = registered.get(vector), hostGate = installed[vector];
-    if (!guestGate?.present && hostGate !== undefined && !hostGate.present) continue;
-    if (guestGate === undefined && hostGate === undefined) continue;
-    const name = trapNames[vector] ?? "";
-    lines.push(`  ${h2(vector)} ${name.padEnd(7)} ${(guestGate ? describe(guestGate) : "").padEnd(40)} ${describe(hostGate)}`);
+    if (guestGate?.present) {
+      endRun();
+      lines.push(row(h2(vector), trapNames[vector] ?? "", describe(guestGate), describe(hostGate)));
+    } else if (hostGate?.present) {
+      run.push(vector);
+    }
   }
+  endRun();
   return lines;
 }
 
@@ -260,7 +287,7 @@ export function tssView(state: PaneState): string[] {
     "the Host's, on the Switcher's page, where the Guest's registers are saved.",
   ];
 }
-// from book/tui.md:567
+// from book/tui.md:600
 
 export function memoryView(state: PaneState, height: number): string[] {
   const { address, physical } = state.memory;

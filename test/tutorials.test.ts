@@ -1,0 +1,68 @@
+// Every TUI tutorial in the book (book/tui-*.md), run in a real terminal:
+// each step's keys are sent, and each of its screens must then appear and
+// each of its checks hold. TUTORIAL_SHOW=1 prints the screen at every step.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repository, shownValue, Terminal } from "./helpers/terminal.ts";
+import { findOnScreen, keyPresses, parseTutorial } from "./helpers/tutorial.ts";
+
+const book = join(repository, "book");
+const files = readdirSync(book).filter((name) => /^tui-.+\.md$/.test(name)).sort();
+
+let symbols: Map<string, number> | undefined;
+/** The kernel's symbols as binutils' nm reads them. */
+function symbol(name: string): number | undefined {
+  symbols ??= new Map(execFileSync("nm", [join(repository, "images", "vmlinux")], { encoding: "utf8" })
+    .split("\n").filter((row) => row !== "").map((row) => [row.split(" ")[2], parseInt(row.split(" ")[0], 16)]));
+  return symbols.get(name);
+}
+
+/** "lguest_data - 0xc0000000": numbers and symbols, added and subtracted. */
+function evaluate(expression: string): number {
+  let total = 0;
+  for (const [, sign, term] of expression.matchAll(/([+-]?)\s*([A-Za-z_][\w.]*|0x[0-9a-fA-F]+|\d+)/g)) {
+    const value = /^(0x|\d)/.test(term) ? Number(term) : symbol(term);
+    if (value === undefined) throw new Error(`no symbol ${term}`);
+    total += sign === "-" ? -value : value;
+  }
+  return total >>> 0;
+}
+
+test("there is a TUI tutorial for each part of the book", () => {
+  assert.deepEqual(files, ["tui-cpu.md", "tui-drivers.md", "tui-guest.md", "tui-host.md", "tui-launcher.md", "tui-switcher.md"]);
+});
+
+for (const file of files) {
+  const tutorial = parseTutorial(readFileSync(join(book, file), "utf8"), file);
+  describe(`the tutorial in book/${file}`, () => {
+    let terminal: Terminal;
+    before(() => {
+      terminal = Terminal.lguest(tutorial.args, { width: 120, height: 40 });
+    });
+    after(() => terminal.kill());
+    tutorial.steps.forEach((step, n) => {
+      const what = step.keys === undefined ? "the starting screen" : `step ${n} (book/${file}:${step.line}): ${step.keys}`;
+      test(what, async () => {
+        if (step.keys !== undefined) {
+          for (const press of keyPresses(step.keys)) {
+            if (press.key !== undefined) terminal.keys(press.key);
+            else terminal.type(press.text!);
+          }
+        }
+        for (const screen of step.screens) {
+          await terminal.waitFor((rows) => findOnScreen(screen.lines, rows) === undefined,
+            `the screen of book/${file}:${screen.line} ("${screen.title}"), which lacks: ${findOnScreen(screen.lines, terminal.screen())}`, 30);
+        }
+        const shown = terminal.screen();
+        if (process.env.TUTORIAL_SHOW) console.log(`--- ${what}\n${shown.join("\n")}`);
+        for (const check of step.checks) {
+          const [name, expression] = check.claim.split("=").map((part) => part.trim());
+          assert.equal(shownValue(shown, name)?.toString(16), evaluate(expression).toString(16), `book/${file}:${check.line}: ${check.claim}`);
+        }
+      });
+    });
+  });
+}
