@@ -164,7 +164,7 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-interrupts.md:377 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:381 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
   // from book/cpu-paging.md:237 <<the CPU's other state>>
@@ -200,6 +200,9 @@ export class CPU {
   pendingDataBreakpoints = 0;
   /** The exception being raised is an instruction breakpoint: its frame keeps RF clear. */
   instructionBreakpoint = false;
+  // from book/cpu-debug.md:378 <<the CPU's other state>>
+  /** The #DB about to be delivered interrupts a repeated string instruction: RF in its frame. */
+  debugTrapRestarts = false;
   // from book/cpu-x87.md:1156 <<the CPU's other state>>
   /** The x87 FPU: see the x87 chapter. */
   readonly fpu = {
@@ -235,7 +238,7 @@ export class CPU {
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
-    // from book/cpu-debug.md:447 <<start in a flat 32-bit state>>
+    // from book/cpu-debug.md:475 <<start in a flat 32-bit state>>
     resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
@@ -1011,7 +1014,7 @@ export class CPU {
   setZero(on: boolean): void {
     this.setEflags(on ? 0x40 : 0, 0x40);
   }
-  // from book/cpu-interrupts.md:92 <<CPU methods>>
+  // from book/cpu-interrupts.md:94 <<CPU methods>>
   /** Delivers an event through the IDT. Faults (FAULT thrown) leave the CPU state as it was. */
   deliverInterrupt(vector: number, errorCode: number, source: number): void {
     const ext = source === EVENT_SOFTWARE ? 0 : 1;
@@ -1032,7 +1035,7 @@ export class CPU {
     const gate32 = (type & 8) !== 0;
     const selector = gateLow >>> 16;
     const offset = gate32 ? (gateHigh & 0xffff0000) | (gateLow & 0xffff) : gateLow & 0xffff;
-    // from book/cpu-interrupts.md:124 <<check the handler's code segment>>
+    // from book/cpu-interrupts.md:126 <<check the handler's code segment>>
     const codeAddress = this.checkCodeSegment(selector, ext);
     const codeLow = this.descriptorLow, codeHigh = this.descriptorHigh;
     const codeDpl = dplOf(codeHigh);
@@ -1041,8 +1044,8 @@ export class CPU {
     if (offset >>> 0 > limitOf(codeLow, codeHigh)) throw this.fault(GENERAL_PROTECTION, 0);
     const inward = !(codeHigh & ACCESS_CONFORMING) && codeDpl < this.cpl;
     const newCpl = inward ? codeDpl : this.cpl;
-    // from book/cpu-interrupts.md:113 <<CPU methods>>
-    // from book/cpu-interrupts.md:144 <<push the interrupt frame>>
+    // from book/cpu-interrupts.md:115 <<CPU methods>>
+    // from book/cpu-interrupts.md:146 <<push the interrupt frame>>
     const size = gate32 ? 4 : 2;
     const eflags = source === EVENT_FAULT ? this.eflags() | RF : this.eflags();
     const oldCs = this.segSelector[CS];
@@ -1066,8 +1069,8 @@ export class CPU {
       this.probeWrite(SS, ((this.regs[ESP] & this.stackMask) - frame) & this.stackMask, frame);
       this.pushFrame(eflags, oldCs, oldEip, errorCode, size);
     }
-    // from book/cpu-interrupts.md:114 <<CPU methods>>
-    // from book/cpu-interrupts.md:235 <<enter the handler>>
+    // from book/cpu-interrupts.md:116 <<CPU methods>>
+    // from book/cpu-interrupts.md:237 <<enter the handler>>
     this.descriptorLow = codeLow;
     this.descriptorHigh = codeHigh;
     this.loadCodeSegment(selector, codeAddress, newCpl);
@@ -1078,9 +1081,9 @@ export class CPU {
     this.flags = (this.eflags() & ~cleared) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
     if (this.onDeliver !== undefined) this.onDeliver(vector, errorCode, oldEip);
-  // from book/cpu-interrupts.md:115 <<CPU methods>>
+  // from book/cpu-interrupts.md:117 <<CPU methods>>
   }
-  // from book/cpu-interrupts.md:170 <<CPU methods>>
+  // from book/cpu-interrupts.md:172 <<CPU methods>>
   private pushFrame(eflags: number, cs: number, eip: number, errorCode: number, size: number): void {
     const mask = size === 4 ? -1 : 0xffff;
     this.push(eflags & mask, size);
@@ -1088,7 +1091,7 @@ export class CPU {
     this.push(eip & mask, size);
     if (errorCode >= 0) this.push(errorCode & mask, size);
   }
-  // from book/cpu-interrupts.md:184 <<CPU methods>>
+  // from book/cpu-interrupts.md:186 <<CPU methods>>
   saveStack() {
     return {
       selector: this.segSelector[SS], base: this.segBase[SS], limit: this.segLimit[SS],
@@ -1102,7 +1105,7 @@ export class CPU {
     this.regs[ESP] = saved.esp;
     this.stackMask = saved.stackMask;
   }
-  // from book/cpu-interrupts.md:204 <<CPU methods>>
+  // from book/cpu-interrupts.md:206 <<CPU methods>>
   stackFromTss(cpl: number, ext: number): { ss: number; esp: number } {
     const tss32 = this.trType === TYPE_TSS_AVAILABLE || this.trType === TYPE_TSS_BUSY;
     const at = tss32 ? 4 + 8 * cpl : 2 + 4 * cpl;
@@ -1127,7 +1130,7 @@ export class CPU {
     this.setSegmentCache(SS, selector, baseOf(this.descriptorLow, high), limitOf(this.descriptorLow, high), high);
     this.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
   }
-  // from book/cpu-interrupts.md:261 <<CPU methods>>
+  // from book/cpu-interrupts.md:263 <<CPU methods>>
   takeEvent(vector: number, errorCode: number, source: number): boolean {
     for (;;) {
       if (this.stopOnVector[vector] && source !== EVENT_EXTERNAL) {
@@ -1156,7 +1159,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-interrupts.md:302 <<CPU methods>>
+  // from book/cpu-interrupts.md:304 <<CPU methods>>
   /** int n, int3, into: stop for the machine, or deliver through the IDT. */
   softwareInterrupt(vector: number): void {
     if (this.stopOnVector[vector]) {
@@ -1187,14 +1190,16 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:344 <<CPU methods>>
+  // from book/cpu-interrupts.md:346 <<CPU methods>>
   /** Called by the loop when attention is set; returns true to stop. */
   private serviceAttention(): boolean {
     if (this.stopReason !== STOP_BUDGET) return true;
     if (this.singleStepPending || this.pendingDataBreakpoints !== 0) {
       this.debugRegisters[6] = debugTrapStatus(this, this.singleStepPending);
       this.singleStepPending = false;
-      if (!this.takeEvent(DEBUG, -1, EVENT_EXCEPTION)) return true;
+      const source = this.debugTrapRestarts ? EVENT_FAULT : EVENT_EXCEPTION;
+      this.debugTrapRestarts = false;
+      if (!this.takeEvent(DEBUG, -1, source)) return true;
     }
     if (this.interruptShadow) {
       this.interruptShadow = false;
@@ -1212,19 +1217,19 @@ export class CPU {
     if (this.instructionHook) this.instructionHook(this);
     return false;
   }
-  // from book/cpu-interrupts.md:382 <<CPU methods>>
+  // from book/cpu-interrupts.md:386 <<CPU methods>>
   /** Installs or removes the instruction hook. */
   setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-  // from book/cpu-interrupts.md:404 <<CPU methods>>
+  // from book/cpu-interrupts.md:408 <<CPU methods>>
   /** sti: sets IF, with the one-instruction delay. */
   enableInterrupts(): void {
     if (!(this.flags & IF)) this.inhibitInterrupts();
     this.flags |= IF;
   }
-  // from book/cpu-interrupts.md:456 <<CPU methods>>
+  // from book/cpu-interrupts.md:460 <<CPU methods>>
   /** Stops the CPU: the program asked for something we do not implement. */
   unsupported(message: string): void {
     this.stopUnsupported(message);
@@ -1331,6 +1336,13 @@ export class CPU {
     rebuildDebugTraps(this);
     this.setEflags(state.eflags, -1);
     this.flushTlb();
+  }
+  // from book/cpu-debug.md:369 <<CPU methods>>
+  /** An iteration of a repeated string instruction hit a data breakpoint: end the instruction here, to be restarted. */
+  dataBreakpointPending(): boolean {
+    if (this.attention === 0 || this.pendingDataBreakpoints === 0) return false;
+    this.debugTrapRestarts = true;
+    return true;
   }
 // from book/cpu-loop.md:147
 }

@@ -189,7 +189,7 @@ export function checkDataAccess(cpu: CPU, linear: number, physical: number, size
     cpu.attention = 1;
   }
 }
-// from book/cpu-debug.md:360
+// from book/cpu-debug.md:388
 
 /** The loop caught a fault: forgets what the instruction set off; returns the event's kind for delivery. */
 export function faultEvent(cpu: CPU): number {
@@ -202,7 +202,7 @@ export function faultEvent(cpu: CPU): number {
   cpu.instructionBreakpoint = false;
   return breakpoint ? EVENT_EXCEPTION : EVENT_FAULT;
 }
-// from book/cpu-debug.md:386
+// from book/cpu-debug.md:414
 
 /** The DR6 value for a #DB after an instruction: its single step and data breakpoints. */
 export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
@@ -212,7 +212,7 @@ export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
   cpu.pendingDataBreakpoints = 0;
   return dr6;
 }
-// from book/cpu-debug.md:408
+// from book/cpu-debug.md:436
 
 export const DR6_BD = 1 << 13, DR6_BS = 1 << 14;
 /** DR6 reads these as 1 (bits 4-11, 16-31) whatever is written; bit 12 reads 0 (SDM 17.2.3). */

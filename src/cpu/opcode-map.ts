@@ -18,11 +18,11 @@ import { atomicOpcodes } from "./atomics.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:514 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
-// from book/cpu-strings.md:787 <<import every family's opcodes>>
+// from book/cpu-strings.md:793 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:678 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:463 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:467 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
 // from book/cpu-paging.md:480 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
@@ -66,11 +66,11 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:518 <<every family's opcode fragment>>
   controlOpcodes,
-  // from book/cpu-strings.md:791 <<every family's opcode fragment>>
+  // from book/cpu-strings.md:797 <<every family's opcode fragment>>
   stringOpcodes,
   // from book/cpu-segments.md:682 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:467 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:471 <<every family's opcode fragment>>
   interruptOpcodes,
   // from book/cpu-paging.md:484 <<every family's opcode fragment>>
   systemOpcodes,
