@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CPU } from "../src/cpu/cpu.ts";
+import { writeCr0 } from "../src/cpu/system.ts";
 import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { DEBUGGER, requestStop, setDebuggerTraps, WATCH_READ, WATCH_WRITE } from "../src/cpu/debug.ts";
 import { STOP_BUDGET, STOP_DEBUG } from "../src/cpu/stop.ts";
@@ -52,7 +53,7 @@ test("a breakpoint on a physical address stops at every linear address that maps
   cpu.memory.write32(directory + 4, table | 3); // 0x400000 and up map the same table
   for (let page = 0; page < 256; page++) cpu.memory.write32(table + 4 * page, (page << 12) | 3);
   cpu.cr3 = directory;
-  cpu.writeCr0(cpu.cr0 | 0x80000000);
+  writeCr0(cpu, cpu.cr0 | 0x80000000);
   cpu.memory.ram.set([...mov(EAX, 7), 0xe9, ...imm32(0x400000 - 10)], CODE); // mov eax, 7; jmp to the same code 4 MiB up
   setDebuggerTraps(cpu, [{ address: CODE, physical: true, owner: DEBUGGER }], []);
   assert.equal(cpu.run(100), STOP_DEBUG);

@@ -8,6 +8,10 @@ import { CPU } from "../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
 import { CS, DS, EAX, EBX, ES, ESP, SS } from "../src/cpu/registers.ts";
+import { loadCodeSegment, loadSegment } from "../src/cpu/segments.ts";
+import { writeCr0 } from "../src/cpu/system.ts";
+import { flushTlb } from "../src/cpu/tlb.ts";
+import { loadState, saveState } from "../src/cpu/state.ts";
 
 const GDT = 0x1000, IDT = 0x2000, TSS = 0x3000, CODE = 0x10000, PAGE_DIRECTORY = 0x20000;
 
@@ -59,11 +63,11 @@ function machine(code: number[], cpl = 0): CPU {
   cpu.eip = CODE;
   const [codeSelector, dataSelector] = [[0x08, 0x10], [0x19, 0x21], [0x2b, 0x33], [0x2b, 0x33]][cpl];
   cpu.setPrivilege(cpl);
-  for (const segment of [DS, ES, SS]) cpu.loadSegment(segment, dataSelector);
+  for (const segment of [DS, ES, SS]) loadSegment(cpu, segment, dataSelector);
   const [low, high] = entries[[1, 3, 5, 5][cpl]];
   cpu.descriptorLow = low;
   cpu.descriptorHigh = high;
-  cpu.loadCodeSegment(codeSelector, GDT + (codeSelector >> 3) * 8, cpl);
+  loadCodeSegment(cpu, codeSelector, GDT + (codeSelector >> 3) * 8, cpl);
   cpu.regs[ESP] = 0x8000;
   cpu.stopOnVector.fill(1);
   return cpu;
@@ -163,7 +167,7 @@ function page(cpu: CPU, flags: number): DataView {
   view.setUint32(PAGE_DIRECTORY, (PAGE_DIRECTORY + 0x1000) | 7, true);
   for (let i = 0; i < 256; i++) view.setUint32(PAGE_DIRECTORY + 0x1000 + i * 4, (i << 12) | flags, true);
   cpu.cr3 = PAGE_DIRECTORY;
-  cpu.writeCr0(cpu.cr0 | 0x80000000);
+  writeCr0(cpu, cpu.cr0 | 0x80000000);
   return view;
 }
 
@@ -185,7 +189,7 @@ test("page faults: error codes for not-present, user, write and WP", () => {
   for (const wp of [true, false]) {
     const cpu = machine([0x89, 0x1d, 0, 0x50, 0, 0], 1);
     page(cpu, 7).setUint32(PAGE_DIRECTORY + 0x1000 + 5 * 4, 0x5000 | 1, true);
-    if (wp) cpu.writeCr0(cpu.cr0 | 0x10000);
+    if (wp) writeCr0(cpu, cpu.cr0 | 0x10000);
     if (wp) expectFault(cpu, 14, 3, "ring 1 write to a read-only page with WP set");
     else assert.equal(cpu.run(1), STOP_BUDGET, "with WP clear, ring 1 may write it");
   }
@@ -216,7 +220,7 @@ test("the TLB: a changed PTE is visible after invlpg and after a CR3 write, not 
   assert.equal(cpu.regs[EBX], 0x77777777, "after invlpg the new one is used");
   view.setUint32(PAGE_DIRECTORY + 0x1000 + 5 * 4, 0x5000 | 7, true);
   cpu.cr3 = PAGE_DIRECTORY;
-  cpu.flushTlb();
+  flushTlb(cpu);
   cpu.eip = CODE;
   cpu.run(1);
   assert.equal(cpu.regs[EBX], 0x11111111, "after a CR3 write the page tables are read again");
@@ -321,12 +325,12 @@ test("saveState and loadState carry the whole architectural state to another CPU
   gate(cpu, 0x40, 0x11000, 0xe, 3);
   cpu.memory.ram.set([0x40, 0x40, 0xf4], 0x11000); // inc eax; inc eax; hlt
   cpu.run(2);
-  const state = cpu.saveState();
+  const state = saveState(cpu);
   const copy = new CPU(cpu.memory);
-  copy.loadState(state);
+  loadState(copy, state);
   copy.stopOnVector.fill(0);
-  assert.deepEqual(copy.saveState(), state);
+  assert.deepEqual(saveState(copy), state);
   assert.equal(copy.run(10), STOP_HALT);
   assert.equal(cpu.run(10), STOP_HALT);
-  assert.deepEqual(copy.saveState(), cpu.saveState());
+  assert.deepEqual(saveState(copy), saveState(cpu));
 });

@@ -10,6 +10,9 @@ import { GENERAL_PROTECTION, PAGE_FAULT } from "../src/cpu/faults.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
 import { CF, DF, EAX, EBX, ECX, EDI, EDX, ES, ESI, ESP, FS, IOPL, SF, ZF } from "../src/cpu/registers.ts";
 import { copyForward, REP_CHUNK, stringFastPath } from "../src/cpu/strings.ts";
+import { CR0_PG } from "../src/cpu/paging.ts";
+import { writeCr0 } from "../src/cpu/system.ts";
+import { flushTlb, invalidatePage } from "../src/cpu/tlb.ts";
 
 const CODE = 0x1000;
 const HLT = 0xf4;
@@ -25,15 +28,21 @@ function machine(code: number[], options: { ram?: number; io?: IoPorts } = {}): 
 
 const u32 = (value: number) => value >>> 0;
 
-/** Makes every access to one linear page fault, as a not-present page would; returns the undo. */
+/**
+ * Makes one linear page not present: turns on paging with an identity map of
+ * the first MiB (tables at 0xF0000) in which that page is missing; returns
+ * the undo, which makes it present again.
+ */
 function faultOnPage(cpu: CPU, page: number): () => void {
-  const original = cpu.translate;
-  cpu.translate = (linear: number, write: boolean): number => {
-    if (linear >>> 12 === page) throw cpu.fault(PAGE_FAULT, write ? 2 : 0);
-    return original.call(cpu, linear, write);
-  };
+  const directory = 0xf0000, table = 0xf1000;
+  cpu.memory.write32(directory, table | 7);
+  for (let k = 0; k < 256; k++) cpu.memory.write32(table + 4 * k, k === page ? 0 : (k << 12) | 7);
+  cpu.cr3 = directory;
+  writeCr0(cpu, cpu.cr0 | CR0_PG);
+  flushTlb(cpu);
   return () => {
-    cpu.translate = original;
+    cpu.memory.write32(table + 4 * page, (page << 12) | 7);
+    invalidatePage(cpu, page << 12);
   };
 }
 
@@ -317,7 +326,7 @@ test("fast runs of rep movs and rep stos give exactly what the element-by-elemen
         cpu.memory.ram.set(initial);
         cpu.memory.ram.set(code, HIGH_CODE);
         cpu.forgetCode(HIGH_CODE >>> 12);
-        if (flush) cpu.flushTlb();
+        if (flush) flushTlb(cpu);
         cpu.setEflags(0x202, -1);
         cpu.eip = HIGH_CODE;
         cpu.regs.set([eax, count, 0, 0, 0x1e000, 0, source, destination]);
@@ -359,7 +368,7 @@ test("fast runs of repe/repne cmps and scas give exactly what the element-by-ele
         cpu.memory.ram.set(initial);
         cpu.memory.ram.set(code, HIGH_CODE);
         cpu.forgetCode(HIGH_CODE >>> 12);
-        if (flush) cpu.flushTlb();
+        if (flush) flushTlb(cpu);
         cpu.setEflags(flags, -1);
         cpu.eip = HIGH_CODE;
         cpu.regs.set([eax, count, 0, 0, 0x1e000, 0, source, destination]);

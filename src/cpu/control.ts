@@ -8,11 +8,12 @@ import {
   AC, AF, CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, ID, IF, IOPL, NT, OF, PF, SF, SS, TF, ZF,
 } from "./registers.ts";
 import { decE, incE, sizeMask } from "./arithmetic.ts";
-import { callFarIndirect, jmpFarIndirect } from "./segments.ts";
+import { callFarIndirect, jmpFarIndirect, loadSegment } from "./segments.ts";
+import { enableInterrupts, softwareInterrupt } from "./interrupts.ts";
 import { BOUND_RANGE, BREAKPOINT, GENERAL_PROTECTION, INVALID_OPCODE, OVERFLOW } from "./faults.ts";
 import { STOP_HALT } from "./stop.ts";
 import { CR4_TSD } from "./paging.ts";
-// from book/cpu-control.md:61
+// from book/cpu-control.md:62
 function pushReg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.readReg(insn.opcode & 7, insn.size), insn.size);
 }
@@ -39,17 +40,17 @@ function popRm(cpu: CPU, insn: Insn): void {
     throw fault;
   }
 }
-// from book/cpu-control.md:96
+// from book/cpu-control.md:97
 function pushSeg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.segSelector[insn.op], insn.size);
 }
 
 function popSeg(cpu: CPU, insn: Insn): void {
   const selector = cpu.peek(0, insn.size) & 0xffff;
-  cpu.loadSegment(insn.op, selector);
+  loadSegment(cpu, insn.op, selector);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size);
 }
-// from book/cpu-control.md:111
+// from book/cpu-control.md:112
 function pusha(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const sp = cpu.regs[ESP] & cpu.stackMask;
@@ -64,7 +65,7 @@ function popa(cpu: CPU, insn: Insn): void {
   for (const n of [7, 6, 5, 3, 2, 1, 0]) cpu.writeReg(n, size, values[7 - n]);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + 8 * size);
 }
-// from book/cpu-control.md:138
+// from book/cpu-control.md:139
 function pushf(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.eflags() & 0xfcffff & sizeMask(insn.size), insn.size);
 }
@@ -82,7 +83,7 @@ function popf(cpu: CPU, insn: Insn): void {
   const value = cpu.pop(insn.size);
   cpu.setEflags(value, writableFlags(cpu) & sizeMask(insn.size));
 }
-// from book/cpu-control.md:172
+// from book/cpu-control.md:173
 function enter(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const frameSize = insn.imm & 0xffff;
@@ -114,7 +115,7 @@ function leave(cpu: CPU, insn: Insn): void {
   cpu.setStackPointer(bp + insn.size);
   cpu.writeReg(EBP, insn.size, value);
 }
-// from book/cpu-control.md:223
+// from book/cpu-control.md:224
 function target(cpu: CPU, insn: Insn, destination: number): number {
   return insn.size === 2 ? destination & 0xffff : destination | 0;
 }
@@ -148,7 +149,7 @@ function ret(cpu: CPU, insn: Insn): void {
   cpu.jumpTo(destination);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size + (insn.opcode === 0xc2 ? insn.imm : 0));
 }
-// from book/cpu-control.md:271
+// from book/cpu-control.md:272
 function loop(cpu: CPU, insn: Insn): void {
   let count: number;
   if (insn.addr16) {
@@ -168,17 +169,17 @@ function jcxz(cpu: CPU, insn: Insn): void {
   const count = insn.addr16 ? cpu.regs16[ECX << 1] : cpu.regs[ECX];
   if (count === 0) cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
-// from book/cpu-control.md:301
+// from book/cpu-control.md:302
 function intN(cpu: CPU, insn: Insn): void {
-  cpu.softwareInterrupt(insn.imm & 0xff);
+  softwareInterrupt(cpu, insn.imm & 0xff);
 }
 
 function int3(cpu: CPU): void {
-  cpu.softwareInterrupt(BREAKPOINT);
+  softwareInterrupt(cpu, BREAKPOINT);
 }
 
 function into(cpu: CPU): void {
-  if (cpu.overflow()) cpu.softwareInterrupt(OVERFLOW);
+  if (cpu.overflow()) softwareInterrupt(cpu, OVERFLOW);
 }
 
 function bound(cpu: CPU, insn: Insn): void {
@@ -193,7 +194,7 @@ function bound(cpu: CPU, insn: Insn): void {
   const high = extend(cpu.readMemory(highAddress, size));
   if (index < low || index > high) throw cpu.fault(BOUND_RANGE);
 }
-// from book/cpu-control.md:340
+// from book/cpu-control.md:341
 function flagOperation(cpu: CPU, insn: Insn): void {
   switch (insn.opcode) {
     case 0xf5: cpu.setEflags(cpu.carry() ^ 1, CF); break; // cmc
@@ -207,7 +208,7 @@ function flagOperation(cpu: CPU, insn: Insn): void {
 function interruptFlag(cpu: CPU, insn: Insn): void {
   if (cpu.cpl > (cpu.flags & IOPL) >> 12) throw cpu.fault(GENERAL_PROTECTION, 0);
   if (insn.opcode === 0xfa) cpu.flags &= ~IF;
-  else cpu.enableInterrupts();
+  else enableInterrupts(cpu);
 }
 
 function hlt(cpu: CPU): void {
@@ -215,7 +216,7 @@ function hlt(cpu: CPU): void {
   cpu.stopReason = STOP_HALT;
   cpu.attention = 1;
 }
-// from book/cpu-control.md:381
+// from book/cpu-control.md:382
 /** CPUID leaf 1 EDX bits. */
 export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_CX8 = 1 << 8, CPUID_CMOV = 1 << 15;
 export const CPUID_SIGNATURE = (6 << 8) | (1 << 4) | 9; // family 6, model 1, stepping 9
@@ -234,22 +235,22 @@ function cpuid(cpu: CPU): void {
   cpu.regs[ECX] = 0;
   cpu.regs[EDX] = cpu.cpuidFeatures;
 }
-// from book/cpu-control.md:414
+// from book/cpu-control.md:415
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:432 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:439 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
-  // from book/cpu-control.md:416
+  // from book/cpu-control.md:417
   const count = cpu.timestamp();
   cpu.regs[EAX] = Number(BigInt.asIntN(32, count));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, count >> 32n));
 }
-// from book/cpu-control.md:438
+// from book/cpu-control.md:439
 function invalid(cpu: CPU): void {
   throw cpu.fault(INVALID_OPCODE);
 }
 
 function nopRm(): void {}
-// from book/cpu-control.md:448
+// from book/cpu-control.md:449
 const oneByte: Record<number, OpcodeEntry> = {
   0x06: op("push", "ES", pushSeg, { op: 0, size: "v" }),
   0x07: op("pop", "ES", popSeg, { op: 0, size: "v" }),

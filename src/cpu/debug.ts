@@ -3,8 +3,8 @@
 // from book/cpu-debug.md:71
 import type { CPU } from "./cpu.ts";
 import { DEBUG, INVALID_OPCODE } from "./faults.ts";
-import { EVENT_EXCEPTION, EVENT_FAULT } from "./interrupts.ts";
 import { STOP_BUDGET, STOP_DEBUG } from "./stop.ts";
+import { flushTlb } from "./tlb.ts";
 
 /** The owner of the debugger's own breakpoints; DR0-DR3 own theirs by number. */
 export const DEBUGGER = -1;
@@ -103,7 +103,7 @@ export function rebuildDebugTraps(cpu: CPU): void {
     cpu.debugTraps = traps;
   }
   cpu.interpretOnly = cpu.debugTraps !== undefined;
-  cpu.flushTlb();
+  flushTlb(cpu);
 }
 
 /**
@@ -189,10 +189,10 @@ export function checkDataAccess(cpu: CPU, linear: number, physical: number, size
     cpu.attention = 1;
   }
 }
-// from book/cpu-debug.md:360
+// from book/cpu-debug.md:390
 
-/** The loop caught a fault: forgets what the instruction set off; returns the event's kind for delivery. */
-export function faultEvent(cpu: CPU): number {
+/** The loop caught a fault: forgets what the instruction set off; true if it was an instruction breakpoint. */
+export function forgetInstructionTraps(cpu: CPU): boolean {
   cpu.pendingDataBreakpoints = 0;
   if (cpu.debugHit?.kind === "data") {
     cpu.debugHit = undefined;
@@ -200,9 +200,9 @@ export function faultEvent(cpu: CPU): number {
   }
   const breakpoint = cpu.instructionBreakpoint;
   cpu.instructionBreakpoint = false;
-  return breakpoint ? EVENT_EXCEPTION : EVENT_FAULT;
+  return breakpoint;
 }
-// from book/cpu-debug.md:386
+// from book/cpu-debug.md:416
 
 /** The DR6 value for a #DB after an instruction: its single step and data breakpoints. */
 export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
@@ -212,7 +212,7 @@ export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
   cpu.pendingDataBreakpoints = 0;
   return dr6;
 }
-// from book/cpu-debug.md:408
+// from book/cpu-debug.md:438
 
 export const DR6_BD = 1 << 13, DR6_BS = 1 << 14;
 /** DR6 reads these as 1 (bits 4-11, 16-31) whatever is written; bit 12 reads 0 (SDM 17.2.3). */

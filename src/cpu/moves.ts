@@ -7,6 +7,7 @@ import { op, group, type Handler, type OpcodeEntry, type OpcodeFragment } from "
 import { AF, CF, EAX, EBX, EDX, PF, reg8Index, SF, ZF } from "./registers.ts";
 import { sizeMask } from "./arithmetic.ts";
 import { GENERAL_PROTECTION, INVALID_OPCODE } from "./faults.ts";
+import { loadSegment } from "./segments.ts";
 
 /** mov E, G (88 89). */
 function movRmReg(cpu: CPU, insn: Insn): void {
@@ -37,7 +38,7 @@ function movAccMem(cpu: CPU, insn: Insn): void {
 function movMemAcc(cpu: CPU, insn: Insn): void {
   cpu.writeE(insn, insn.size, cpu.readReg(EAX, insn.size));
 }
-// from book/cpu-moves.md:63
+// from book/cpu-moves.md:64
 /** 89 with a 32-bit operand: register, memory or register-to-register. */
 function specialiseMovRmReg(insn: Insn): Handler | undefined {
   if (insn.size !== 4) return undefined;
@@ -69,7 +70,7 @@ export function movMemReg32(cpu: CPU, insn: Insn): void {
 export function movRegMem32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.read32(cpu.operandAddress(insn, 4, false));
 }
-// from book/cpu-moves.md:105
+// from book/cpu-moves.md:106
 function lea(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
   cpu.writeReg(insn.reg, insn.size, cpu.effectiveAddress(insn) & sizeMask(insn.size));
@@ -79,7 +80,7 @@ function lea(cpu: CPU, insn: Insn): void {
 export function lea32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.effectiveAddress(insn);
 }
-// from book/cpu-moves.md:123
+// from book/cpu-moves.md:124
 function movzx(cpu: CPU, insn: Insn): void {
   const value = insn.opcode & 1 ? cpu.readE16(insn) : cpu.readE8(insn);
   cpu.writeReg(insn.reg, insn.size, value & sizeMask(insn.size));
@@ -89,7 +90,7 @@ function movsx(cpu: CPU, insn: Insn): void {
   const value = insn.opcode & 1 ? (cpu.readE16(insn) << 16) >> 16 : (cpu.readE8(insn) << 24) >> 24;
   cpu.writeReg(insn.reg, insn.size, value & sizeMask(insn.size));
 }
-// from book/cpu-moves.md:140
+// from book/cpu-moves.md:141
 export function movzxByte32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.readE8(insn);
 }
@@ -109,7 +110,7 @@ function movsxWord32(cpu: CPU, insn: Insn): void {
 /** The 32-bit form of an extension: the handler for its source size. */
 const extension32 = (byteSource: Handler, wordSource: Handler) => (insn: Insn) =>
   insn.size !== 4 ? undefined : insn.opcode & 1 ? wordSource : byteSource;
-// from book/cpu-moves.md:166
+// from book/cpu-moves.md:167
 export function movzxByteMemory32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = cpu.read8(cpu.operandAddress(insn, 1, false));
 }
@@ -117,7 +118,7 @@ export function movzxByteMemory32(cpu: CPU, insn: Insn): void {
 function specialiseMovzxByte(insn: Insn): Handler | undefined {
   return insn.size === 4 && insn.rm < 0 ? movzxByteMemory32 : extension32(movzxByte32, movzxWord32)(insn);
 }
-// from book/cpu-moves.md:179
+// from book/cpu-moves.md:180
 function convertAccumulator(cpu: CPU, insn: Insn): void {
   if (insn.size === 4) cpu.regs[EAX] = (cpu.regs16[0] << 16) >> 16;
   else cpu.regs16[0] = (cpu.regs8[0] << 24) >> 24;
@@ -127,7 +128,7 @@ function convertToDouble(cpu: CPU, insn: Insn): void {
   if (insn.size === 4) cpu.regs[EDX] = cpu.regs[EAX] >> 31;
   else cpu.regs16[EDX << 1] = (cpu.regs16[0] << 16) >> 31;
 }
-// from book/cpu-moves.md:200
+// from book/cpu-moves.md:201
 function xchgRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const register = cpu.readReg(insn.reg, size);
@@ -160,7 +161,7 @@ function bswap(cpu: CPU, insn: Insn): void {
   const v = cpu.regs[n];
   cpu.regs[n] = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
 }
-// from book/cpu-moves.md:245
+// from book/cpu-moves.md:246
 function cmov(cpu: CPU, insn: Insn): void {
   const value = cpu.readE(insn, insn.size);
   if (cpu.condition(insn.opcode & 15)) cpu.writeReg(insn.reg, insn.size, value);
@@ -169,7 +170,7 @@ function cmov(cpu: CPU, insn: Insn): void {
 function setcc(cpu: CPU, insn: Insn): void {
   cpu.writeE8(insn, cpu.condition(insn.opcode & 15) ? 1 : 0);
 }
-// from book/cpu-moves.md:262
+// from book/cpu-moves.md:263
 const AH_FLAGS = SF | ZF | AF | PF | CF;
 
 function lahf(cpu: CPU): void {
@@ -179,13 +180,13 @@ function lahf(cpu: CPU): void {
 function sahf(cpu: CPU): void {
   cpu.setEflags(cpu.regs8[1], AH_FLAGS);
 }
-// from book/cpu-moves.md:280
+// from book/cpu-moves.md:281
 function xlat(cpu: CPU, insn: Insn): void {
   const base = insn.addr16 ? cpu.regs16[EBX << 1] : cpu.regs[EBX];
   const offset = insn.addr16 ? (base + cpu.regs8[0]) & 0xffff : (base + cpu.regs8[0]) | 0;
   cpu.regs8[0] = cpu.read8(cpu.linear(insn.seg, offset, 1, false));
 }
-// from book/cpu-moves.md:299
+// from book/cpu-moves.md:300
 function movRmSeg(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5) throw cpu.fault(INVALID_OPCODE);
   const selector = cpu.segSelector[insn.reg];
@@ -195,9 +196,9 @@ function movRmSeg(cpu: CPU, insn: Insn): void {
 
 function movSegRm(cpu: CPU, insn: Insn): void {
   if (insn.reg > 5 || insn.reg === 1) throw cpu.fault(INVALID_OPCODE);
-  cpu.loadSegment(insn.reg, cpu.readE16(insn));
+  loadSegment(cpu, insn.reg, cpu.readE16(insn));
 }
-// from book/cpu-moves.md:323
+// from book/cpu-moves.md:318
 const oneByte: Record<number, OpcodeEntry> = {
   0x86: op("xchg", "Eb,Gb", xchgRmReg, { lockable: true }),
   0x87: op("xchg", "Ev,Gv", xchgRmReg, { lockable: true }),

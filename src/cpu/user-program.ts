@@ -7,6 +7,8 @@ import { EAX, EBX, ECX, EDX, ESP, FS, GS } from "./registers.ts";
 import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT } from "./stop.ts";
 import { exceptionNames } from "./faults.ts";
 import { CR0_PG, CR0_WP } from "./paging.ts";
+import { setSegmentCache } from "./segments.ts";
+import { writeCr0 } from "./system.ts";
 
 const STACK_SIZE = 1 << 20;
 
@@ -41,18 +43,18 @@ export function loadUserProgram(elf: Uint8Array, options: { paging?: boolean } =
   const cpu = new CPU(new PhysicalMemory(ramSize));
   for (const s of segments) cpu.memory.ram.set(elf.subarray(s.offset, s.offset + s.filesz), s.vaddr);
   if (options.paging) identityMap(cpu, ramSize - tablesSize - STACK_SIZE, ramSize);
-  // from book/cpu-runner.md:75 <<enter user mode>>
+  // from book/cpu-runner.md:77 <<enter user mode>>
   const entry = view.getUint32(24, true);
   cpu.setPrivilege(3);
   cpu.setFlatSegments(0x73, 0x7b, 3);
-  cpu.setSegmentCache(FS, 0, 0, 0, 0);
-  cpu.setSegmentCache(GS, 0, 0, 0, 0);
+  setSegmentCache(cpu, FS, 0, 0, 0, 0);
+  setSegmentCache(cpu, GS, 0, 0, 0, 0);
   cpu.regs[ESP] = ramSize - tablesSize - 16;
   cpu.eip = entry;
-  // from book/cpu-runner.md:65
+  // from book/cpu-runner.md:67
   return { cpu, entry: cpu.eip };
 }
-// from book/cpu-runner.md:92
+// from book/cpu-runner.md:94
 /** Bytes of page tables for an identity map of `bytes`: a directory and one table per 4 MiB. */
 function pageTableBytes(bytes: number): number {
   return 4096 * (1 + Math.ceil(bytes / (4096 * 1024)) + 1);
@@ -67,9 +69,9 @@ function identityMap(cpu: CPU, tables: number, ramSize: number): void {
     ram.setUint32(table + (page & 1023) * 4, (page * 4096) | 7, true);
   }
   cpu.cr3 = directory;
-  cpu.writeCr0(cpu.cr0 | CR0_PG | CR0_WP);
+  writeCr0(cpu, cpu.cr0 | CR0_PG | CR0_WP);
 }
-// from book/cpu-runner.md:132
+// from book/cpu-runner.md:121
 const SYS_EXIT = 1;
 const SYS_WRITE = 4;
 const ENOSYS = 38;
@@ -107,7 +109,7 @@ export function runUserProgram(
     return { death: `${what} at eip 0x${(cpu.eip >>> 0).toString(16)}`, instructions: cpu.instructions - start };
   }
 }
-// from book/cpu-runner.md:176
+// from book/cpu-runner.md:165
 const EFAULT = 14;
 
 function systemWrite(cpu: CPU, write: (fd: number, bytes: Uint8Array) => void): number {

@@ -3,6 +3,7 @@
 // from book/debugger.md:158
 import type { CPU } from "../cpu/cpu.ts";
 import { decode } from "../cpu/decode.ts";
+import { peekLinear } from "../cpu/paging.ts";
 import { Insn } from "../cpu/insn.ts";
 import { CS, ESP, SS } from "../cpu/registers.ts";
 import {
@@ -22,7 +23,7 @@ export interface DebugTarget {
   /** The kernel's symbols, if it had any. */
   symbols?: SymbolTable;
 }
-// from book/debugger.md:196
+// from book/debugger.md:197
 
 /** A run-until condition: the next event of a kind, optionally narrowed. */
 export type EventCondition =
@@ -69,7 +70,7 @@ export interface Stop {
 }
 
 export type DebuggerState = "running" | "stopped" | "exited";
-// from book/debugger.md:254
+// from book/debugger.md:255
 
 /** What the current command waits for, besides breakpoints: cleared at every stop. */
 interface Armed {
@@ -100,16 +101,16 @@ export class Debugger {
   private readonly stopListeners = new Set<(stop: Stop) => void>();
   private readonly eventListeners = new Set<(event: HostEvent) => void>();
   private resumeWaiters: (() => void)[] = [];
-  // from book/debugger.md:460 <<the debugger's private state>>
+  // from book/debugger.md:461 <<the debugger's private state>>
   /** finish's call depth and the instruction hook it displaced. */
   private finishDepth = 0;
   private finishing = false;
   private displacedHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/debugger.md:602 <<the debugger's private state>>
+  // from book/debugger.md:603 <<the debugger's private state>>
   /** Conditions of breakpoints (next's and finish's), by id. */
   private readonly conditions = new Map<number, (cpu: CPU) => boolean>();
   private trapsChanged = false;
-  // from book/debugger.md:642 <<the debugger's private state>>
+  // from book/debugger.md:643 <<the debugger's private state>>
   /** The Host's tracer as it was before the debugger listened in. */
   private readonly originalTrace: ((event: HostEvent) => void) | undefined;
   private readonly tap = (event: HostEvent): void => {
@@ -119,18 +120,18 @@ export class Debugger {
   private readonly deliveryTap = (vector: number, errorCode: number, eip: number): void => {
     this.heard({ type: "trap", guest: 0, vector, errorCode, eip: eip >>> 0, delivery: "direct" });
   };
-// from book/debugger.md:285
+// from book/debugger.md:286
 
   constructor(target: DebugTarget) {
     this.cpu = target.cpu;
     this.guest = target.guest;
     this.symbols = target.symbols ?? new SymbolTable([]);
-    // from book/debugger.md:654 <<attach to the machine>>
+    // from book/debugger.md:655 <<attach to the machine>>
     this.originalTrace = this.guest?.host.trace;
-  // from book/debugger.md:291
+  // from book/debugger.md:292
   }
 
-  // from book/debugger.md:316 <<announcing stops>>
+  // from book/debugger.md:317 <<announcing stops>>
   /** Subscribes to stops; returns the unsubscribe function. */
   onStop(listener: (stop: Stop) => void): () => void {
     this.stopListeners.add(listener);
@@ -156,9 +157,9 @@ export class Debugger {
       }
     }
   }
-// from book/debugger.md:294
+// from book/debugger.md:295
 
-  // from book/debugger.md:353 <<commands>>
+  // from book/debugger.md:354 <<commands>>
   /** Stops the machine at the next instruction boundary. */
   pause(): void {
     if (this.state !== "running") return;
@@ -204,7 +205,7 @@ export class Debugger {
     this.resumeWaiters = [];
     for (const wake of waiters) wake();
   }
-  // from book/debugger.md:411 <<commands>>
+  // from book/debugger.md:412 <<commands>>
   /** Like step, but runs a call (or int) through to the instruction after it. */
   next(): void {
     const insn = this.instructionAt(this.cpu.eip);
@@ -225,7 +226,7 @@ export class Debugger {
     const linear = (this.cpu.segBase[CS] + eip) | 0;
     try {
       return decode((k) => {
-        const byte = this.cpu.peekLinear((linear + k) | 0);
+        const byte = peekLinear(this.cpu, (linear + k) | 0);
         if (byte === undefined) throw new RangeError("not mapped");
         return byte;
       }, new Insn(() => {}), this.cpu.code32);
@@ -233,7 +234,7 @@ export class Debugger {
       return undefined;
     }
   }
-  // from book/debugger.md:467 <<commands>>
+  // from book/debugger.md:468 <<commands>>
   /** Runs until the current function returns, and stops in its caller. */
   finish(): void {
     this.resume(idle());
@@ -273,7 +274,7 @@ export class Debugger {
     this.displacedHook = undefined;
   }
 
-  // from book/debugger.md:513 <<commands>>
+  // from book/debugger.md:514 <<commands>>
   private checkCondition(condition: EventCondition): string | undefined {
     if (condition.kind === "hypercall" && typeof condition.call === "string") {
       const name = condition.call.toUpperCase().replace(/^LHCALL_/, "");
@@ -286,9 +287,9 @@ export class Debugger {
     }
     return undefined;
   }
-// from book/debugger.md:296
+// from book/debugger.md:297
 
-  // from book/debugger.md:537 <<breakpoints and watchpoints>>
+  // from book/debugger.md:538 <<breakpoints and watchpoints>>
   /** Sets a breakpoint; returns it. */
   addBreakpoint(spec: {
     address: number; physical?: boolean; cpl?: number; temporary?: boolean; when?: (cpu: CPU) => boolean;
@@ -348,7 +349,7 @@ export class Debugger {
     }));
     setDebuggerTraps(this.cpu, code, data);
   }
-  // from book/debugger.md:612 <<breakpoints and watchpoints>>
+  // from book/debugger.md:613 <<breakpoints and watchpoints>>
   /** "kmain", "kmain+0x10", "0xc0100034", "p:0x100000": an address, or why not. */
   resolve(text: string): { address: number; physical: boolean } | { error: string } {
     let rest = text.trim();
@@ -366,9 +367,9 @@ export class Debugger {
     if (match[3] !== undefined) address += (match[2] === "-" ? -1 : 1) * Number(match[3]);
     return { address: address >>> 0, physical };
   }
-// from book/debugger.md:298
+// from book/debugger.md:299
 
-  // from book/debugger.md:658 <<hearing events>>
+  // from book/debugger.md:659 <<hearing events>>
   /** Subscribes to the Host's events (the tracer's lines); returns the unsubscribe function. */
   onEvent(listener: (event: HostEvent) => void): () => void {
     this.eventListeners.add(listener);
@@ -387,7 +388,7 @@ export class Debugger {
       this.cpu.onDeliver = listening ? this.deliveryTap : undefined;
     }
   }
-  // from book/debugger.md:689 <<hearing events>>
+  // from book/debugger.md:690 <<hearing events>>
   private heard(event: HostEvent): void {
     for (const listener of [...this.eventListeners]) {
       try {
@@ -409,9 +410,9 @@ export class Debugger {
     if (this.requested === undefined) this.requested = reason;
     requestStop(this.cpu);
   }
-// from book/debugger.md:300
+// from book/debugger.md:301
 
-  // from book/debugger.md:760 <<the run loop's side>>
+  // from book/debugger.md:761 <<the run loop's side>>
   /** Before a slice: undefined to run on, or a promise to wait for while stopped. */
   beforeRun(): Promise<void> | undefined {
     if (this.state === "running" && this.requested !== undefined) this.stopped(this.requested);
@@ -449,9 +450,9 @@ export class Debugger {
     this.endFinish();
     this.stopped({ kind: "exited", reason, status });
   }
-// from book/debugger.md:302
+// from book/debugger.md:303
 
-  // from book/debugger.md:813 <<memory and registers for the front ends>>
+  // from book/debugger.md:814 <<memory and registers for the front ends>>
   /** The page directory a person's linear addresses go through: the Guest's own, or the CPU's. */
   private directory(): number | undefined {
     if (this.guest !== undefined) return this.guest.pgdirs[this.guest.pgdidx]?.cr3;
@@ -494,7 +495,7 @@ export class Debugger {
     const bytes = this.readMemory(linear, 4);
     return bytes.length === 4 ? (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0 : undefined;
   }
-  // from book/debugger.md:865 <<memory and registers for the front ends>>
+  // from book/debugger.md:866 <<memory and registers for the front ends>>
   /** Sets a register by gdb's i386 number (0-7 general, 8 eip, 9 eflags, 10-15 cs ss ds es fs gs); false if refused. */
   setRegister(number: number, value: number): boolean {
     const cpu = this.cpu;
@@ -514,9 +515,9 @@ export class Debugger {
     }
     return true;
   }
-// from book/debugger.md:304
+// from book/debugger.md:305
 }
-// from book/debugger.md:720
+// from book/debugger.md:721
 
 function matches(condition: EventCondition, event: HostEvent): boolean {
   switch (condition.kind) {

@@ -10,14 +10,14 @@ import { HostFrames } from "./frames.ts";
 import { setUpGuestRegisters, setUpSwitcher } from "./switcher.ts";
 import { initGuestPagetable } from "./page-tables.ts";
 import { setupGuestGdt } from "./segments.ts";
-// from book/host-page-tables.md:78 <<guest.ts imports>>
+// from book/host-page-tables.md:79 <<guest.ts imports>>
 import { SHADOW_DIRECTORIES, type ShadowDirectory } from "./page-tables.ts";
 // from book/host-dma.md:137 <<guest.ts imports>>
 import type { DmaBinding } from "./dma.ts";
 import { LGUEST_MAX_DMA } from "./constants.ts";
-// from book/switcher.md:286 <<guest.ts imports>>
+// from book/switcher.md:288 <<guest.ts imports>>
 import { CHANGED_ALL, type SwitcherPages } from "./switcher.ts";
-// from book/switcher.md:567 <<guest.ts imports>>
+// from book/switcher.md:569 <<guest.ts imports>>
 import type { PausedQuantum } from "./run.ts";
 // from book/host.md:136
 
@@ -75,7 +75,7 @@ export class Guest {
   /** The Guest's GDT as the Host keeps it: 32 descriptors, two words each. */
   readonly gdt = new Int32Array(32 * 2);
   // from book/host.md:163
-  // from book/host-page-tables.md:71 <<the guest's page tables>>
+  // from book/host-page-tables.md:72 <<the guest's page tables>>
   /** The cached shadow page directories; an undefined slot has never been used. */
   readonly pgdirs: (ShadowDirectory | undefined)[] = new Array(SHADOW_DIRECTORIES).fill(undefined);
   /** Which one the CPU is using. */
@@ -87,7 +87,7 @@ export class Guest {
   /** A SEND_DMA for the Launcher, from this run: the gpa of the lguest_dma and the key. */
   pendingDma: { dmaGpa: number; key: number } | undefined = undefined;
   // from book/host.md:165
-  // from book/switcher.md:271 <<the guest's Switcher state>>
+  // from book/switcher.md:273 <<the guest's Switcher state>>
   /** Where this Guest's Host pages come from. */
   readonly frames: HostFrames;
   /** The Switcher's pages for this Guest. */
@@ -100,7 +100,7 @@ export class Guest {
   cr2 = 0;
   /** The tracer's view of traps the CPU delivers directly, made when first needed. */
   directTraceHook: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/switcher.md:562 <<the guest's Switcher state>>
+  // from book/switcher.md:564 <<the guest's Switcher state>>
   /** A quantum the debugger paused in the middle: the next run finishes it first. */
   pausedQuantum: PausedQuantum | undefined = undefined;
 // from book/host.md:166

@@ -4,6 +4,7 @@
 import { hex, type Guest } from "./guest.ts";
 import { PAGE_SIZE, SWITCHER_PGD_INDEX } from "./constants.ts";
 import { switcherPgdEntry } from "./switcher.ts";
+import { flushTlb, invalidatePage } from "../cpu/tlb.ts";
 
 export const PAGE_PRESENT = 0x001, PAGE_RW = 0x002, PAGE_USER = 0x004, PAGE_PWT = 0x008,
   PAGE_ACCESSED = 0x020, PAGE_DIRTY = 0x040, PAGE_PSE = 0x080, PAGE_GLOBAL = 0x100;
@@ -11,7 +12,7 @@ export const PAGE_PRESENT = 0x001, PAGE_RW = 0x002, PAGE_USER = 0x004, PAGE_PWT 
 export const PAGE_TABLE = 0x067;
 /** How many shadow page directories a Guest has cached (spec 7.2). */
 export const SHADOW_DIRECTORIES = 4;
-// from book/host-page-tables.md:58
+// from book/host-page-tables.md:59
 
 /** One cached shadow page directory. */
 export interface ShadowDirectory {
@@ -22,7 +23,7 @@ export interface ShadowDirectory {
   /** Its 1024 entries. */
   entries: Int32Array;
 }
-// from book/host-page-tables.md:87
+// from book/host-page-tables.md:88
 
 function newShadowDirectory(guest: Guest, cr3: number): ShadowDirectory | undefined {
   const pfn = guest.frames.allocate();
@@ -42,9 +43,9 @@ export function initGuestPagetable(guest: Guest, pgdir: number): void {
 /** Points the CPU at the current shadow directory. */
 function useShadow(guest: Guest): void {
   guest.cpu.cr3 = guest.pgdirs[guest.pgdidx]!.pfn * PAGE_SIZE;
-  guest.cpu.flushTlb();
+  flushTlb(guest.cpu);
 }
-// from book/host-page-tables.md:156
+// from book/host-page-tables.md:157
 
 /** demand_page: true if the fault is fixed in the shadow tables, false if it is the Guest's (spec 7.3). */
 export function demandPage(guest: Guest, vaddr: number, errcode: number): boolean {
@@ -81,10 +82,10 @@ function fillShadowEntry(guest: Guest, vaddr: number, errcode: number): boolean 
   if (spte === undefined) return false;
   guest.frames.words(directory.entries[index] >>> 12)[(vaddr >>> 12) & 0x3ff] = spte;
   guest.write32(gptePointer, gpte);
-  guest.cpu.invalidatePage(vaddr);
+  invalidatePage(guest.cpu, vaddr);
   return guest.dead === undefined;
 }
-// from book/host-page-tables.md:215
+// from book/host-page-tables.md:216
 
 /** check_gpte: no PWT, no PSE, and a frame the Guest owns. */
 function checkGpte(guest: Guest, gpte: number): boolean {
@@ -103,7 +104,7 @@ function checkGpgd(guest: Guest, gpgd: number): boolean {
   }
   return true;
 }
-// from book/host-page-tables.md:243
+// from book/host-page-tables.md:244
 
 /** gpte_to_spte: the shadow entry for a checked Guest entry. */
 function gpteToSpte(guest: Guest, gpte: number): number | undefined {
@@ -114,7 +115,7 @@ function gpteToSpte(guest: Guest, gpte: number): number | undefined {
   }
   return gpte & ~PAGE_GLOBAL;
 }
-// from book/host-page-tables.md:264
+// from book/host-page-tables.md:265
 
 /** spgd_addr: the shadow directory index for `vaddr`, or a kill for the Switcher's range. */
 function shadowIndex(guest: Guest, vaddr: number): number | undefined {
@@ -125,7 +126,7 @@ function shadowIndex(guest: Guest, vaddr: number): number | undefined {
   }
   return index;
 }
-// from book/host-page-tables.md:294
+// from book/host-page-tables.md:295
 
 /** pin_stack_pages: every page of the kernel stack present and writable in the shadow (spec 5.6). */
 export function pinStackPages(guest: Guest): void {
@@ -143,7 +144,7 @@ function pageWritable(guest: Guest, vaddr: number): boolean {
   const flags = guest.frames.words(spgd >>> 12)[(vaddr >>> 12) & 0x3ff];
   return (flags & (PAGE_PRESENT | PAGE_RW)) === (PAGE_PRESENT | PAGE_RW);
 }
-// from book/host-page-tables.md:324
+// from book/host-page-tables.md:325
 
 /** release_pgd: drops one shadow directory entry and its page table. */
 function releasePgd(guest: Guest, entries: Int32Array, index: number): void {
@@ -158,9 +159,9 @@ function releasePgd(guest: Guest, entries: Int32Array, index: number): void {
 function flushUserMappings(guest: Guest, slot: number): void {
   const directory = guest.pgdirs[slot]!;
   for (let i = 0; i < guest.pageOffset >>> 22; i++) releasePgd(guest, directory.entries, i);
-  if (slot === guest.pgdidx) guest.cpu.flushTlb();
+  if (slot === guest.pgdidx) flushTlb(guest.cpu);
 }
-// from book/host-page-tables.md:364
+// from book/host-page-tables.md:365
 
 /** find_pgdir: the slot mirroring Guest page directory `cr3`, if any. */
 function findPgdir(guest: Guest, cr3: number): number | undefined {
@@ -195,7 +196,7 @@ export function guestNewPagetable(guest: Guest, cr3: number): void {
   tracePagetable(guest, "new", cr3);
   if (repin) pinStackPages(guest);
 }
-// from book/host-page-tables.md:415
+// from book/host-page-tables.md:416
 
 /** LHCALL_FLUSH_TLB(0): drop the current shadow's user part (spec 7.6). */
 export function guestPagetableFlushUser(guest: Guest): void {
@@ -209,11 +210,11 @@ export function guestPagetableClearAll(guest: Guest): void {
     if (directory === undefined) continue;
     for (let i = 0; i < SWITCHER_PGD_INDEX; i++) releasePgd(guest, directory.entries, i);
   }
-  guest.cpu.flushTlb();
+  flushTlb(guest.cpu);
   tracePagetable(guest, "flush-all", guest.pgdirs[guest.pgdidx]!.cr3);
   pinStackPages(guest);
 }
-// from book/host-page-tables.md:455
+// from book/host-page-tables.md:456
 
 /** LHCALL_SET_PTE: the Guest changed the entry for `vaddr` in page directory `cr3` (spec 7.7). */
 export function guestSetPte(guest: Guest, cr3: number, vaddr: number, gpte: number): void {
@@ -241,9 +242,9 @@ function doSetPte(guest: Guest, slot: number, vaddr: number, gpte: number): void
   } else {
     table[entry] = 0;
   }
-  if (slot === guest.pgdidx) guest.cpu.invalidatePage(vaddr);
+  if (slot === guest.pgdidx) invalidatePage(guest.cpu, vaddr);
 }
-// from book/host-page-tables.md:499
+// from book/host-page-tables.md:500
 
 /** LHCALL_SET_PMD: the Guest changed entry `index` of page directory `cr3` (spec 7.8). */
 export function guestSetPmd(guest: Guest, cr3: number, index: number): void {
@@ -251,11 +252,11 @@ export function guestSetPmd(guest: Guest, cr3: number, index: number): void {
   const slot = findPgdir(guest, cr3);
   if (slot !== undefined) {
     releasePgd(guest, guest.pgdirs[slot]!.entries, index);
-    if (slot === guest.pgdidx) guest.cpu.flushTlb();
+    if (slot === guest.pgdidx) flushTlb(guest.cpu);
   }
   tracePagetable(guest, "set-pmd", cr3, index * 0x400000);
 }
-// from book/host-page-tables.md:518
+// from book/host-page-tables.md:519
 
 function tracePagetable(
   guest: Guest, op: "new" | "flush-user" | "flush-all" | "set-pte" | "set-pmd", cr3: number, vaddr?: number, value?: number,

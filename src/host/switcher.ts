@@ -5,6 +5,8 @@ import { FAULT, GENERAL_PROTECTION, PAGE_FAULT } from "../cpu/faults.ts";
 import { CS, DS, ES, FS, GS, SS } from "../cpu/registers.ts";
 import { ACCESS_CODE, ACCESS_CONFORMING, ACCESS_PRESENT, dplOf } from "../cpu/descriptors.ts";
 import { CR0_ET, CR0_MP, CR0_NE, CR0_PE, CR0_PG, CR0_TS, CR0_WP } from "../cpu/paging.ts";
+import { checkCodeSegment, loadCodeSegment, loadSegment, setSegmentCache } from "../cpu/segments.ts";
+import { flushTlb } from "../cpu/tlb.ts";
 import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT, STOP_SHUTDOWN } from "../cpu/stop.ts";
 import type { Guest } from "./guest.ts";
 import {
@@ -38,7 +40,7 @@ export interface SwitcherPages {
   /** The state page, for writing the tables. */
   view: DataView;
 }
-// from book/switcher.md:290
+// from book/switcher.md:292
 
 /** What changed since the Guest last ran: the Switcher copies and reloads only that. */
 export const CHANGED_IDT = 1, CHANGED_GDT = 2, CHANGED_GDT_TLS = 4, CHANGED_SEGMENTS = 8, CHANGED_ALL = 15;
@@ -47,7 +49,7 @@ export const CHANGED_IDT = 1, CHANGED_GDT = 2, CHANGED_GDT_TLS = 4, CHANGED_SEGM
 export function switcherPgdEntry(guest: Guest): number {
   return guest.switcher.pageTable * PAGE_SIZE | PAGE_KERNEL;
 }
-// from book/switcher.md:306
+// from book/switcher.md:308
 
 /** The Switcher's pages for a new Guest, and the CPU's table registers pointing into them. */
 export function setUpSwitcher(guest: Guest): SwitcherPages {
@@ -59,12 +61,12 @@ export function setUpSwitcher(guest: Guest): SwitcherPages {
   ptes[1] = state * PAGE_SIZE | PAGE_PRESENT | PAGE_ACCESSED;
   const bytes = frames.bytes(state);
   const view = new DataView(bytes.buffer, bytes.byteOffset, PAGE_SIZE);
-  // from book/switcher.md:338 <<write the Host's gates, segments and TSS>>
+  // from book/switcher.md:340 <<write the Host's gates, segments and TSS>>
   for (let vector = 0; vector < IDT_ENTRIES; vector++) writeHostGate(view, vector);
   guest.cpu.stopOnVector.fill(1);
   guest.cpu.softwareDpl.fill(0);
   guest.cpu.softwareDpl[LGUEST_TRAP_ENTRY] = 1;
-  // from book/switcher.md:401 <<write the Host's gates, segments and TSS>>
+  // from book/switcher.md:403 <<write the Host's gates, segments and TSS>>
   view.setInt32(STATE_GDT + GDT_ENTRY_LGUEST_CS * 8, FULL_EXEC_SEGMENT[0], true);
   view.setInt32(STATE_GDT + GDT_ENTRY_LGUEST_CS * 8 + 4, FULL_EXEC_SEGMENT[1], true);
   view.setInt32(STATE_GDT + GDT_ENTRY_LGUEST_DS * 8, FULL_SEGMENT[0], true);
@@ -75,8 +77,8 @@ export function setUpSwitcher(guest: Guest): SwitcherPages {
   view.setUint32(STATE_TSS + 4, SWITCHER_CODE + PAGE_SIZE, true); // esp0
   view.setUint16(STATE_TSS + 8, LGUEST_DS, true); // ss0
   view.setUint16(STATE_TSS + 102, TSS_LIMIT + 1, true); // I/O bitmap: past the end
-  // from book/switcher.md:318
-  // from book/switcher.md:418 <<point the CPU at the Switcher's tables>>
+  // from book/switcher.md:320
+  // from book/switcher.md:420 <<point the CPU at the Switcher's tables>>
   const cpu = guest.cpu;
   cpu.gdtBase = SWITCHER_STATE + STATE_GDT;
   cpu.gdtLimit = GDT_ENTRIES * 8 - 1;
@@ -86,10 +88,10 @@ export function setUpSwitcher(guest: Guest): SwitcherPages {
   cpu.trBase = tss;
   cpu.trLimit = TSS_LIMIT;
   cpu.trType = 0xb;
-  // from book/switcher.md:319
+  // from book/switcher.md:321
   return { code, state, pageTable, view };
 }
-// from book/switcher.md:345
+// from book/switcher.md:347
 
 /** default_idt_entry: an interrupt gate into the Switcher, DPL 0 (1 for the hypercall). */
 function writeHostGate(view: DataView, vector: number): void {
@@ -98,7 +100,7 @@ function writeHostGate(view: DataView, vector: number): void {
   view.setUint32(STATE_IDT + vector * 8, ((LGUEST_CS << 16) | (handler & 0xffff)) >>> 0, true);
   view.setUint32(STATE_IDT + vector * 8 + 4, ((handler & 0xffff0000) | 0x8e00 | (dpl << 13)) >>> 0, true);
 }
-// from book/switcher.md:362
+// from book/switcher.md:364
 
 /** copy_traps: the Guest's trap gates where the CPU may take them directly, the Host's elsewhere. */
 function copyTraps(guest: Guest): void {
@@ -118,7 +120,7 @@ function copyTraps(guest: Guest): void {
   }
   copy(SYSCALL_VECTOR, guest.syscallIdt[0], guest.syscallIdt[1]);
 }
-// from book/switcher.md:434
+// from book/switcher.md:436
 
 /** copy_gdt and copy_gdt_tls: the Guest's entries into the table the CPU uses. */
 function copyGdt(guest: Guest, first: number, end: number): void {
@@ -129,7 +131,7 @@ function copyGdt(guest: Guest, first: number, end: number): void {
     view.setInt32(STATE_GDT + i * 8 + 4, guest.gdt[i * 2 + 1], true);
   }
 }
-// from book/switcher.md:460
+// from book/switcher.md:462
 
 /** setup_regs: the CPU as the Guest's first instruction finds it (spec 1.6). */
 export function setUpGuestRegisters(guest: Guest, start: number): void {
@@ -142,10 +144,10 @@ export function setUpGuestRegisters(guest: Guest, start: number): void {
   cpu.segSelector[FS] = cpu.segSelector[GS] = 0;
   cpu.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
   cpu.cr4 = 0;
-  cpu.flushTlb();
+  flushTlb(cpu);
   copyInGuestInfo(guest);
 }
-// from book/switcher.md:517
+// from book/switcher.md:519
 
 /** run_guest_once: into the Guest and back, leaving the trap number; false if the debugger stopped the CPU instead. */
 export function runGuestOnce(guest: Guest, budget: number): boolean {
@@ -185,7 +187,7 @@ export function continueGuest(guest: Guest, budget: number): boolean {
   }
   return true;
 }
-// from book/switcher.md:578
+// from book/switcher.md:580
 
 /** copy_in_guest_info and the Switcher's segment loads; false if the Guest cannot be entered. */
 function copyInGuestInfo(guest: Guest): boolean {
@@ -199,7 +201,7 @@ function copyInGuestInfo(guest: Guest): boolean {
   guest.changed = 0;
   return reload ? reloadSegments(guest) : true;
 }
-// from book/switcher.md:617
+// from book/switcher.md:619
 
 /** The Switcher's pops and iret: reloads every segment register from the current GDT. */
 function reloadSegments(guest: Guest): boolean {
@@ -210,17 +212,17 @@ function reloadSegments(guest: Guest): boolean {
   const selectors = dataSegments.map((segment) => cpu.segSelector[segment]);
   try {
     cpu.setPrivilege(0);
-    dataSegments.forEach((segment, k) => cpu.loadSegment(segment, selectors[k]));
+    dataSegments.forEach((segment, k) => loadSegment(cpu, segment, selectors[k]));
     if (cpl === 0) throw cpu.fault(GENERAL_PROTECTION, cs & 0xfffc);
-    const address = cpu.checkCodeSegment(cs);
+    const address = checkCodeSegment(cpu, cs);
     const high = cpu.descriptorHigh;
     if (high & ACCESS_CONFORMING ? dplOf(high) > cpl : dplOf(high) !== cpl) throw cpu.fault(GENERAL_PROTECTION, cs & 0xfffc);
-    cpu.loadCodeSegment(cs, address, cpl);
-    cpu.loadSegment(SS, ss);
+    loadCodeSegment(cpu, cs, address, cpl);
+    loadSegment(cpu, SS, ss);
     for (const segment of dataSegments) {
       const access = cpu.segAccess[segment];
       const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
-      if (access & ACCESS_PRESENT && !conformingCode && dplOf(access) < cpl) cpu.setSegmentCache(segment, 0, 0, 0, 0);
+      if (access & ACCESS_PRESENT && !conformingCode && dplOf(access) < cpl) setSegmentCache(cpu, segment, 0, 0, 0, 0);
     }
     return true;
   } catch (error) {
@@ -229,7 +231,7 @@ function reloadSegments(guest: Guest): boolean {
     return false;
   }
 }
-// from book/switcher.md:655
+// from book/switcher.md:657
 
 function directTraceHook(guest: Guest): (vector: number, errorCode: number, eip: number) => void {
   guest.directTraceHook ??= (vector, errorCode, eip) => {

@@ -82,6 +82,7 @@ export function formatEvent(event: HostEvent, instructions?: number): string {
 // from book/trace.md:131
 import type { CPU } from "../cpu/cpu.ts";
 import { disassemble } from "../cpu/disassemble.ts";
+import { peekLinear } from "../cpu/paging.ts";
 import { CS, reg32Names } from "../cpu/registers.ts";
 
 /** An instruction hook for the CPU that prints each instruction and what the previous one changed. */
@@ -101,7 +102,7 @@ export function instructionTracer(guest: number, write: (line: string) => void, 
     const linear = (cpu.segBase[CS] + cpu.eip) | 0;
     let length = 0;
     while (length < 15) {
-      const byte = cpu.peekLinear((linear + length) | 0);
+      const byte = peekLinear(cpu, (linear + length) | 0);
       if (byte === undefined) break;
       bytes[length++] = byte;
     }

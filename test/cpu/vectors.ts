@@ -7,6 +7,7 @@ import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
 import { CPU } from "../../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../../src/cpu/memory.ts";
+import { setSegmentCache } from "../../src/cpu/segments.ts";
 import { STOP_EXCEPTION } from "../../src/cpu/stop.ts";
 
 export const vectorFolder = join(import.meta.dirname, "vectors");
@@ -95,14 +96,14 @@ function loadSegments(cpu: CPU, seg: State["seg"], cpl: number): void {
   for (let n = 0; n < 6; n++) {
     const s = seg?.[segmentNames[n]];
     if (s === undefined) {
-      cpu.setSegmentCache(n, 0, 0, 0xffffffff, n === 1 ? flatCode : flatData);
+      setSegmentCache(cpu, n, 0, 0, 0xffffffff, n === 1 ? flatCode : flatData);
       continue;
     }
     const selector = s.sel ?? 0;
     const table = selector & 4 ? cpu.ldtBase : cpu.gdtBase;
     const high = (selector & 0xfffc) === 0 ? 0 : cpu.memory.read32(table + (selector & ~7) + 4);
     const limit = s.base === undefined ? 0 : (s.limit ?? 0xffffffff);
-    cpu.setSegmentCache(n, selector, s.base ?? 0, limit, high || (n === 1 ? flatCode : flatData));
+    setSegmentCache(cpu, n, selector, s.base ?? 0, limit, high || (n === 1 ? flatCode : flatData));
   }
   cpu.stackMask = seg?.ss?.size === 16 ? 0xffff : -1;
 }

@@ -8,6 +8,7 @@ import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
 import { CPU } from "../../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../../src/cpu/memory.ts";
+import { flushTlb } from "../../src/cpu/tlb.ts";
 import { STOP_EXCEPTION } from "../../src/cpu/stop.ts";
 import { readST, setStatusWord, setTagWord, statusWord, tagWord } from "../../src/cpu/x87.ts";
 import type { Float80 } from "../../src/cpu/float80.ts";
@@ -89,7 +90,7 @@ export function replayX87(cpu: CPU, vector: X87Vector): string[] {
   cpu.memory.ram.fill(0xcc, 0, 32);
   cpu.memory.ram.set(code, 0);
   cpu.forgetCode(0);
-  cpu.flushTlb(); // keeps the TLB's list of filled pages short, which keeps forgetCode cheap
+  flushTlb(cpu); // keeps the TLB's list of filled pages short, which keeps forgetCode cheap
   for (const [address, bytes] of vector.in.mem) cpu.memory.ram.set(Buffer.from(bytes, "hex"), address);
   cpu.regs[0] = vector.in.eax;
   cpu.setEflags(vector.in.eflags | IF, -1);

@@ -64,6 +64,7 @@ SNIP(d_read4, "movl " W "+4, %ebx; mov $1, %eax");
 SNIP(d_read_byte, "movb " W "+6, %bl; mov $1, %eax");
 SNIP(d_rmw, "incl " W "+4; mov $1, %eax");
 SNIP(d_push, "mov %esp, %esi; mov $" W "+8, %esp; pushl $0x66666666; mov %esi, %esp; mov $1, %eax");
+SNIP(d_rep, "mov $" W ", %edi; mov $16, %ecx; mov $0x88, %al; cld; rep stosb; mov $1, %eax");
 SNIP(d_tf, "pushfl; orl $0x100, (%esp); popfl; movl $0x77777777, " W "+4; nop");
 
 /* General detect: any mov to or from a debug register faults. */
@@ -211,6 +212,8 @@ static void data_breakpoints(void)
 	data_bp("push w4", 0, d_push, w, RW_WRITE, LEN4);
 	data_bp("push w4 at +4", 0, d_push, w + 4, RW_WRITE, LEN4);
 	data_bp("single step and write w4", 0, d_tf, w, RW_WRITE, LEN4);
+	data_bp("rep stosb over w4", 0, d_rep, w, RW_WRITE, LEN4);
+	printf(" ecx=%x edi=+%x\n", R.ecx, R.edi - (u32)watched);
 
 	/* B0-B3 report the breakpoints that matched this time */
 	clear_drs();
