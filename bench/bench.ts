@@ -102,7 +102,6 @@ async function runGuestWith(mode: "plain" | "tui" | "breakpoint"): Promise<{ sec
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
-  const top = layout.memoryBytes + PAGE_SIZE;
   let skipped = 0n, instructions = () => 0;
   const now = () => 1191888000n * 1_000_000_000n + BigInt(instructions()) * 10n + skipped;
   const host = new Host({ now, seed: 1 });
@@ -129,7 +128,7 @@ async function runGuestWith(mode: "plain" | "tui" | "breakpoint"): Promise<{ sec
       continue;
     }
     if (result.kind === "dma") {
-      const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key, top);
+      const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
       if (bytes) {
         output += new TextDecoder().decode(bytes);
         tui?.write(bytes);
