@@ -1,13 +1,17 @@
 // Every TUI tutorial in the book (book/tui-*.md), run in a real terminal:
 // each step's keys are sent, and each of its screens must then appear and
 // each of its checks hold. TUTORIAL_SHOW=1 prints the screen at every step.
+// TUTORIAL_UPDATE=1 re-records the numbers in the screen blocks after the
+// Guest's image has changed (the words must still match; the prose around
+// them is for a person to read again).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repository, shownValue, Terminal } from "./helpers/terminal.ts";
-import { findOnScreen, keyPresses, parseTutorial } from "./helpers/tutorial.ts";
+import { writeFileSync } from "node:fs";
+import { findOnScreen, keyPresses, parseTutorial, rerecord } from "./helpers/tutorial.ts";
 
 const book = join(repository, "book");
 const files = readdirSync(book).filter((name) => /^tui-.+\.md$/.test(name)).sort();
@@ -42,7 +46,19 @@ for (const file of files) {
     before(() => {
       terminal = Terminal.lguest(tutorial.args, { width: 120, height: 40 });
     });
-    after(() => terminal.kill());
+    const rerecorded = new Map<number, string[]>();
+    after(() => {
+      terminal.kill();
+      if (rerecorded.size === 0) return;
+      const lines = readFileSync(join(book, file), "utf8").split("\n");
+      for (const [line, updated] of [...rerecorded].sort((a, b) => b[0] - a[0])) {
+        const end = lines.indexOf("```", line);
+        const old = lines.slice(line, end).filter((l) => l.trim() !== "");
+        if (old.length !== updated.length) continue;
+        lines.splice(line, end - line, ...updated);
+      }
+      writeFileSync(join(book, file), lines.join("\n"));
+    });
     tutorial.steps.forEach((step, n) => {
       const what = step.keys === undefined ? "the starting screen" : `step ${n} (book/${file}:${step.line}): ${step.keys}`;
       test(what, async () => {
@@ -53,8 +69,19 @@ for (const file of files) {
           }
         }
         for (const screen of step.screens) {
+          const what = `the screen of book/${file}:${screen.line} ("${screen.title}")`;
+          if (process.env.TUTORIAL_UPDATE) {
+            try {
+              await terminal.waitFor((rows) => findOnScreen(screen.lines, rows) === undefined, what, 10);
+            } catch {
+              const updated = rerecord(screen.lines, terminal.screen());
+              assert.ok(updated, `${what}: its words are not on the screen any more`);
+              rerecorded.set(screen.line, updated);
+            }
+            continue;
+          }
           await terminal.waitFor((rows) => findOnScreen(screen.lines, rows) === undefined,
-            `the screen of book/${file}:${screen.line} ("${screen.title}"), which lacks: ${findOnScreen(screen.lines, terminal.screen())}`, 30);
+            `${what}, which lacks: ${findOnScreen(screen.lines, terminal.screen())}`, 30);
         }
         const shown = terminal.screen();
         if (process.env.TUTORIAL_SHOW) console.log(`--- ${what}\n${shown.join("\n")}`);

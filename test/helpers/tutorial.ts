@@ -87,3 +87,33 @@ export function findOnScreen(expected: string[], screen: string[]): string | und
   }
   return undefined;
 }
+
+/**
+ * For re-recording a tutorial after the Guest's image changed: each line
+ * of a screen block with its numbers loosened (hex and decimal numbers of
+ * the same shape match any), matched in order against the screen; the
+ * lines as the screen now has them, or undefined if the words no longer
+ * match.
+ */
+export function rerecord(expected: string[], screen: string[]): string[] | undefined {
+  const updated: string[] = [];
+  let row = -1;
+  for (const line of expected) {
+    const loose = line.split("…").map((part) => part.replace(
+      /0x[0-9a-f]+|(?<![\w])(?=[0-9a-f]*\d)[0-9a-f]+(?![\w])|[.*+?^${}()|[\]\\]/g,
+      (token) => {
+        if (token.startsWith("0x")) return "0x[0-9a-f]+";
+        if (/^[0-9a-f]+$/.test(token)) {
+          return /^\d+$/.test(token) && token.length !== 2 && token.length !== 4 && token.length !== 8 ? "\\d+" : `[0-9a-f]{${token.length}}`;
+        }
+        return "\\" + token;
+      })).join(".*?");
+    const pattern = new RegExp(loose);
+    let found: RegExpExecArray | null = null;
+    for (row++; row < screen.length && found === null; row++) found = pattern.exec(screen[row]);
+    row--;
+    if (found === null) return undefined;
+    updated.push(line.includes("…") ? line : found[0]);
+  }
+  return updated;
+}
