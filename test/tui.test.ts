@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { repository, shownValue, Terminal } from "./helpers/terminal.ts";
 import { keyTable } from "../src/tui/keys.ts";
+import { parseArguments } from "../src/launcher/arguments.ts";
 
 const kernel = join(repository, "images", "vmlinux");
 const PAGE_OFFSET = 0xc0000000;
@@ -279,4 +280,26 @@ describe("the TUI's other ways out", () => {
       }
     });
   }
+});
+
+describe("--tui on the command line", () => {
+  test("--tui runs the Guest, --tui=paused starts it stopped, anything else is a usage error", () => {
+    assert.deepEqual((parseArguments(["--tui", "64m", "vmlinux"]) as { tui?: unknown }).tui, { paused: false });
+    assert.deepEqual((parseArguments(["--tui=paused", "64m", "vmlinux"]) as { tui?: unknown }).tui, { paused: true });
+    assert.throws(() => parseArguments(["--tui=fast", "64m", "vmlinux"]), /--tui=fast: write --tui, or --tui=paused/);
+  });
+
+  test("the TUI owns the terminal: --trace needs --trace-file with it, and --bare has nothing for it to show", () => {
+    assert.throws(() => parseArguments(["--tui", "--trace", "64m", "vmlinux"]), /--trace with --tui needs --trace-file=FILE/);
+    assert.doesNotThrow(() => parseArguments(["--tui", "--trace", "--trace-file=t.txt", "64m", "vmlinux"]));
+    assert.throws(() => parseArguments(["--tui", "--bare", "kernel.elf"]), /--tui shows an lguest Guest and its Host/);
+  });
+
+  test("without a terminal, --tui says so in one line and exits 1", () => {
+    const run = spawnSync("node", ["--import", "tsx", "lguest.ts", "--tui", "64m", "images/vmlinux"], {
+      cwd: repository, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000,
+    });
+    assert.equal(run.status, 1);
+    assert.equal(run.stderr, "lguest: --tui needs a terminal: run it in one, with neither stdin nor stdout redirected\n");
+  });
 });

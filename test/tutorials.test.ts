@@ -1,4 +1,5 @@
-// Every TUI tutorial in the book (book/tui-*.md), run in a real terminal:
+// Every TUI tutorial in the book (book/tui-*.md), and the screens of the
+// TUI's chapter (book/tui.md), run in a real terminal:
 // each step's keys are sent, and each of its screens must then appear and
 // each of its checks hold. TUTORIAL_SHOW=1 prints the screen at every step.
 // TUTORIAL_UPDATE=1 re-records the numbers in the screen blocks after the
@@ -14,7 +15,9 @@ import { writeFileSync } from "node:fs";
 import { findOnScreen, keyPresses, parseTutorial, rerecord } from "./helpers/tutorial.ts";
 
 const book = join(repository, "book");
-const files = readdirSync(book).filter((name) => /^tui-.+\.md$/.test(name)).sort();
+const tutorials = readdirSync(book).filter((name) => /^tui-.+\.md$/.test(name)).sort();
+/** The tutorials, and the TUI's own chapter, whose first screen is run the same way. */
+const files = [...tutorials, "tui.md"];
 
 let symbols: Map<string, number> | undefined;
 /** The kernel's symbols as binutils' nm reads them. */
@@ -36,7 +39,7 @@ function evaluate(expression: string): number {
 }
 
 test("there is a TUI tutorial for each part of the book", () => {
-  assert.deepEqual(files, ["tui-cpu.md", "tui-drivers.md", "tui-guest.md", "tui-host.md", "tui-launcher.md", "tui-switcher.md"]);
+  assert.deepEqual(tutorials, ["tui-cpu.md", "tui-drivers.md", "tui-guest.md", "tui-host.md", "tui-launcher.md", "tui-switcher.md"]);
 });
 
 for (const file of files) {
@@ -62,7 +65,9 @@ for (const file of files) {
     tutorial.steps.forEach((step, n) => {
       const what = step.keys === undefined ? "the starting screen" : `step ${n} (book/${file}:${step.line}): ${step.keys}`;
       test(what, async () => {
-        if (step.keys !== undefined) {
+        if (step.keys === undefined) {
+          await terminal.waitFor((rows) => rows[0].includes("? keys"), "the TUI to be up");
+        } else {
           for (const press of keyPresses(step.keys)) {
             if (press.key !== undefined) terminal.keys(press.key);
             else terminal.type(press.text!);

@@ -1,7 +1,8 @@
 // The TUI tutorials are written in the book as runnable steps, in fenced
 // blocks whose language says what they are:
 //
-//   ```sh        the command that starts it: npx tsx lguest --tui ...
+//   ```sh        the command that starts it: npx tsx lguest --tui ... (the
+//                last such block before the first keys block)
 //   ```keys      what to press: tmux key names (Enter, Escape, Tab, Space,
 //                BSpace, Up, Down, PageUp, PageDown, C-x, ...) are keys,
 //                anything else is typed as it stands, and "quoted text" is
@@ -42,7 +43,7 @@ export function parseTutorial(markdown: string, file: string): Tutorial {
     for (at++; at < lines.length && lines[at] !== "```"; at++) body.push(lines[at]);
     const [language, rest] = [open[1], open[2]];
     const current = steps[steps.length - 1];
-    if (language === "sh" && args === undefined && body.some((l) => l.startsWith("npx tsx lguest "))) {
+    if (language === "sh" && steps.length === 1 && body.some((l) => l.startsWith("npx tsx lguest "))) {
       args = splitCommand(body.find((l) => l.startsWith("npx tsx lguest "))!.slice("npx tsx lguest ".length));
     } else if (language === "keys") {
       steps.push({ keys: body.join(" "), screens: [], checks: [], line: start + 1 });
