@@ -83,7 +83,7 @@ test("--trace selects categories; plain --trace is all but insn", () => {
 
 test("--bare takes an optional MEM, 128 MiB by default", () => {
   assert.deepEqual(parseArguments(["--bare", "t.elf"]), {
-    mode: "bare", verbose: false, trace: new Set(), traceCount: false, clock: "real", traceFile: undefined, gdbPort: undefined,
+    mode: "bare", verbose: false, trace: new Set(), traceCount: false, clock: "real", traceFile: undefined, gdbPort: undefined, tui: undefined,
     memoryBytes: 128 * MiB, kernel: "t.elf",
   });
   const sized = parseArguments(["--bare", "--clock=virtual", "32m", "t.elf"]);
