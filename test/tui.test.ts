@@ -42,6 +42,10 @@ const hex8 = (value: number) => value.toString(16).padStart(8, "0");
 
 describe("the TUI on the book's Guest, from its first instruction", () => {
   let terminal: Terminal;
+  /** printk's return address, read off the stack at its breakpoint. */
+  let returnAddress = 0;
+  /** The first call in printk, where next is tried. */
+  let callAddress = 0;
   before(async () => {
     terminal = Terminal.lguest(["--tui=paused", "--clock=virtual", "64m", "images/vmlinux"], { width: 120, height: 40 });
     await terminal.waitForLine(/stopped: paused/);
@@ -146,6 +150,51 @@ describe("the TUI on the book's Guest, from its first instruction", () => {
     const screen = await terminal.waitFor((rows) => rows[0].includes("stopped: breakpoint 1"), "the breakpoint");
     assert.equal(shownValue(screen, "eip"), printk);
     assert.ok(screen.some((row) => row.includes(`●▶ ${hex8(printk)}`)), "the breakpoint's mark and the current instruction");
+  });
+
+  test("next runs a call through: eip lands after it, where objdump puts the next instruction", async () => {
+    const printk = symbol("printk");
+    terminal.keys("S");
+    const stack = await terminal.waitFor((rows) => rows.some((row) => row.includes("the stack from ss:esp")), "the stack view");
+    returnAddress = parseInt(/│[0-9a-f]{8}  ([0-9a-f]{8})/.exec(stack.find((row) => /│[0-9a-f]{8}  [0-9a-f]{8}/.test(row))!)![1], 16);
+    terminal.keys("Escape");
+    let call = printk;
+    while (!objdumpAt(call).text.startsWith("call")) call += objdumpAt(call).length;
+    callAddress = call;
+    terminal.keys("b");
+    await terminal.waitForLine(/breakpoint on or off/);
+    terminal.type(`0x${call.toString(16)}`);
+    terminal.keys("Enter", "c");
+    let screen = await terminal.waitFor((rows) => rows[0].includes("stopped: breakpoint 2"), "the breakpoint at the call");
+    assert.equal(shownValue(screen, "eip"), call);
+    terminal.keys("n");
+    screen = await terminal.waitFor((rows) => rows[0].includes("stopped: stepped"), "next");
+    assert.equal(shownValue(screen, "eip"), call + objdumpAt(call).length);
+  });
+
+  test("finish runs to printk's return address, the word on top of the stack when it was called", async () => {
+    terminal.keys("f");
+    const screen = await terminal.waitFor((rows) => rows[0].includes("stopped: stepped") && shownValue(rows, "eip") === returnAddress, "finish", 30);
+    assert.equal(shownValue(screen, "eip"), returnAddress);
+  });
+
+  test("a watchpoint on lguest_data stops the Guest after its next write there", async () => {
+    const lguestData = symbol("lguest_data");
+    for (const place of ["printk", `0x${callAddress.toString(16)}`]) {
+      terminal.keys("b");
+      await terminal.waitForLine(/breakpoint on or off/);
+      terminal.type(place);
+      terminal.keys("Enter");
+      await terminal.waitForLine(/breakpoint \d+ removed/);
+    }
+    terminal.keys("w");
+    await terminal.waitForLine(/watchpoint on or off/);
+    terminal.type("lguest_data");
+    terminal.keys("Enter");
+    const [, id] = await terminal.waitForLine(/watchpoint (\d+) on 4 bytes at/);
+    terminal.keys("c");
+    const screen = await terminal.waitFor((rows) => rows[0].includes(`stopped: watchpoint ${id}`), "the watchpoint");
+    assert.match(screen[0], new RegExp(`watchpoint ${id}: write of \\d at ${hex8(lguestData)}`));
   });
 
   test("? lists every key of the key table", async () => {
