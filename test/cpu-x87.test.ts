@@ -217,8 +217,8 @@ test("the 16-bit environment (66 prefix) is 14 bytes of words", () => {
   assert.deepEqual(image.slice(14, 16), [0xaa, 0xaa], "nothing beyond 14 bytes");
 });
 
-test("#UD: a lock prefix on an x87 instruction, fisttp (SSE3), and a reserved register form", () => {
-  for (const code of [[0xf0, ...FLD1], [0xdb, 0x0b], [0xd9, 0xd8], [0xd9, 0x0b]]) {
+test("#UD: a lock prefix on an x87 instruction, fisttp (SSE3), and a reserved register form (D9 D1; D9 D8 is fstp's alias)", () => {
+  for (const code of [[0xf0, ...FLD1], [0xdb, 0x0b], [0xd9, 0xd1], [0xd9, 0x0b]]) {
     const cpu = machine(code);
     cpu.regs[EBX] = DATA;
     assert.equal(cpu.run(1), STOP_EXCEPTION, code.join(","));

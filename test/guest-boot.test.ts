@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bootGuest, type GuestSession } from "./helpers/guest-session.ts";
+import { peekLinear } from "../src/cpu/paging.ts";
 
 const root = join(import.meta.dirname, "..");
 const vmlinux = new Uint8Array(readFileSync(join(root, "images/vmlinux")));
@@ -141,4 +142,34 @@ test("hostile MODE at the prompt does the same, and an unknown mode lists them",
   const host = session("hostile; hostile nonsense; hostile badcall");
   assert.match(host.output, /hostile MODE, where MODE is one of:\r\n  early +a hypercall before LGUEST_INIT\r\n/);
   assert.equal(host.dead, "Bad hypercall 11");
+});
+
+// --- the Guest is as careless as Linux where Linux is careless -----------------------------
+
+test("every line goes out through a descriptor on a stack, garbage after its terminator, as Linux's console builds it", () => {
+  const host = session("user hello; halt");
+  assert.ok(host.consoleDescriptors.length > 10, "every write of the boot and the program");
+  for (const { bytes } of host.consoleDescriptors) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    assert.ok(view.getUint16(68, true) > 0, "len[0]");
+    assert.equal(view.getUint16(70, true), 0, "len[1] = 0 ends the list");
+    assert.equal(view.getUint32(8, true), 0xffffffff, "addr[1]: the value that gave the old console bug away");
+    assert.deepEqual([...bytes.subarray(12, 68)], new Array(56).fill(0xa5), "addr[2..15]: garbage");
+    assert.deepEqual([...bytes.subarray(72, 100)], new Array(28).fill(0xa5), "len[2..15]: garbage");
+  }
+  const places = new Set(host.consoleDescriptors.map((d) => d.gpa));
+  assert.ok(places.size >= 2, "the kernel's boot stack and a user program's kernel stack: the descriptor lives on whichever is running");
+  assert.equal(host.dead, "CRASH: Power down");
+});
+
+test("user programs begin with endbr32, as Debian's do, and run it as the hint NOP it is", () => {
+  const host = bootGuest(vmlinux, ["run=user hello; halt"], { nsPerInstruction: 50 });
+  const endbr32 = [0xf3, 0x0f, 0x1e, 0xfb];
+  let ran = 0;
+  host.cpu.setInstructionHook((cpu) => {
+    if (cpu.cpl === 3 && endbr32.every((byte, k) => peekLinear(cpu, (cpu.eip + k) | 0) === byte)) ran++;
+  });
+  host.run();
+  assert.equal(ran, 1, "hello's first instruction, in ring 3");
+  assert.match(host.output, /hello: exited with status 0\r\n/);
 });

@@ -230,3 +230,58 @@ test("releasing a Guest drops its bindings: sends to it are dropped", () => {
   assert.deepEqual(net.events.flatMap((e) => (e.type === "dma-send" ? [e.outcome] : [])), ["dropped"]);
   assert.equal(imm32(1).length, 4);
 });
+
+// --- descriptors as a real kernel lays them out (spec 8.5) -------------------------
+
+/** dma(), but every byte garbage first, and addr[n] = 0xffffffff after the terminator: a descriptor built on a stack. */
+function stackDma(pieces: [number, number][], usedLen = 0): number[] {
+  const bytes = dma(pieces, usedLen).map((byte, i) => (i >= 4 + 4 * pieces.length && i < 68 ? 0xa5 : byte));
+  for (let i = 68 + 2 * (pieces.length + 1); i < 100; i++) bytes[i] = 0xa5;
+  if (pieces.length < 16) bytes.splice(4 + 4 * pieces.length, 4, 0xff, 0xff, 0xff, 0xff);
+  return bytes;
+}
+
+test("a send built on the stack, garbage after its terminator, goes across; the garbage is never checked", () => {
+  const net = network();
+  const rx = net.guest([...boot, ...bind(key(2), 1, 4), ...jmpSelf], [[SCRATCH, stackDma([[SCRATCH + 0x1000, 64]])]]);
+  rx.run(2_000);
+  const tx = sender(net, key(2), [], [[SCRATCH, stackDma([[SCRATCH + 0x201, 5]])], [SCRATCH + 0x201, text("stack")]]);
+  assert.equal(tx.guest.dead, undefined);
+  assert.equal(rx.guest.dead, undefined);
+  assert.equal(usedLen(tx, SCRATCH), 5);
+  assert.equal(read(rx, SCRATCH + 0x1000, 5), "stack");
+});
+
+test("sixteen pieces on both sides, all used, no terminator: all sixteen go across, unaligned, each ending where it may", () => {
+  const net = network();
+  const into = Array.from({ length: 16 }, (_, i): [number, number] => [0x20000 + 0x1000 * i + 0xffd, 3]); // each ends at its page's end
+  const rx = net.guest([...boot, ...bind(key(2), 1, 4), ...jmpSelf], [[SCRATCH, dma(into)]]);
+  rx.run(2_000);
+  const from = Array.from({ length: 16 }, (_, i): [number, number] => [0x40001 + 0x10 * i, 3]);
+  const message = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL"; // 48 bytes
+  const tx = sender(net, key(2), from, from.map(([addr], i): [number, number[]] => [addr, text(message.slice(3 * i, 3 * i + 3))]));
+  assert.equal(tx.guest.dead, undefined);
+  assert.equal(usedLen(tx, SCRATCH), 48);
+  assert.equal(into.map(([addr]) => read(rx, addr, 3)).join(""), message);
+});
+
+test("a whole page at a page's start is one legal piece; a descriptor that itself crosses a page is read whole", () => {
+  const net = network();
+  const rx = net.guest([...boot, ...bind(key(2), 1, 4), ...jmpSelf], [[SCRATCH, dma([[0x20000, 4096]])]]);
+  rx.run(2_000);
+  const at = 0xafc0; // crosses 0xb000
+  const tx = net.guest([...boot, ...send(key(2), at), ...jmpSelf], [[at, stackDma([[0x30000, 4096]])], [0x30000, new Array(4096).fill(0x5a)]]);
+  tx.run(2_000);
+  assert.equal(tx.guest.dead, undefined);
+  assert.equal(usedLen(tx, at), 4096);
+  assert.equal(rx.memory.ram[0x20fff], 0x5a);
+});
+
+test("a receiver's bound descriptor with garbage after its terminator receives; a piece of it across a page kills the receiver", () => {
+  const net = network();
+  const rx = net.guest([...boot, ...bind(key(2), 1, 4), ...jmpSelf], [[SCRATCH, stackDma([[0x20ff8, 16]])]]);
+  rx.run(2_000);
+  const tx = sender(net, key(2), [[SCRATCH + 0x200, 4]], [[SCRATCH + 0x200, text("ping")]]);
+  assert.equal(rx.guest.dead, "bad DMA entry: 16@0x20ff8");
+  assert.equal(usedLen(tx, SCRATCH), 0);
+});

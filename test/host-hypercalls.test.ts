@@ -6,9 +6,10 @@ import { EAX, EBP, EBX, ECX, EDI, EDX, ESI } from "../src/cpu/registers.ts";
 import { Host, type HostOptions } from "../src/host/host.ts";
 import type { HostEvent } from "../src/host/trace.ts";
 import {
-  LGUEST_DATA, LHCALL_BIND_DMA, LHCALL_CRASH, LHCALL_FLUSH_ASYNC, LHCALL_LGUEST_INIT, LHCALL_LOAD_IDT_ENTRY,
+  LHCALL_BIND_DMA, LHCALL_CRASH, LHCALL_FLUSH_ASYNC, LHCALL_LGUEST_INIT, LHCALL_LOAD_IDT_ENTRY,
   LHCALL_SEND_DMA, LHCALL_SET_CLOCKEVENT, LHCALL_TS,
 } from "../src/host/constants.ts";
+import { LGUEST_DATA } from "../src/host/abi.ts";
 import {
   boot, CODE, DATA, enterUser, HANDLER, kernelSetup, linuxGdt, RAM_SIZE, SCRATCH, stackTop, STACK_TOP, tinyGuest, USER,
   USER_CS, USER_DS, USER_VA, va,

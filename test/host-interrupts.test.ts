@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { EAX, ESP } from "../src/cpu/registers.ts";
 import type { HostEvent } from "../src/host/trace.ts";
 import {
-  LGUEST_DATA, LHCALL_HALT, LHCALL_LOAD_IDT_ENTRY, LHCALL_SET_CLOCKEVENT, LHCALL_SET_STACK,
+  LHCALL_HALT, LHCALL_LOAD_IDT_ENTRY, LHCALL_SET_CLOCKEVENT, LHCALL_SET_STACK,
 } from "../src/host/constants.ts";
+import { LGUEST_DATA } from "../src/host/abi.ts";
 import { STATE_TSS } from "../src/host/switcher.ts";
 import {
   boot, CODE, DATA, enterUser, HANDLER, kernelSetup, KERNEL_PTES, linuxGdt, PAGE_OFFSET, SCRATCH, stackTop, STACK_TOP, tinyGuest, USER,

@@ -8,8 +8,8 @@ import { CS, DS, ES, FS, GS, SS, EAX, ECX } from "../src/cpu/registers.ts";
 import { Host } from "../src/host/host.ts";
 import { handleTrap } from "../src/host/run.ts";
 import {
-  LHCALL_BIND_DMA, LHCALL_HALT, LHCALL_LOAD_IDT_ENTRY, LHCALL_SEND_DMA, LHCALL_CRASH, LGUEST_DATA,
-} from "../src/host/constants.ts";
+  LHCALL_BIND_DMA, LHCALL_HALT, LHCALL_LOAD_IDT_ENTRY, LHCALL_SEND_DMA, LHCALL_CRASH, } from "../src/host/constants.ts";
+import { LGUEST_DATA } from "../src/host/abi.ts";
 import { boot, CODE, DATA, HANDLER, PAGE_OFFSET, PGDIR, RAM_SIZE, SCRATCH, tinyGuest, va } from "./helpers/tiny-guest.ts";
 import { gate, hcall, jmpSelf, load, store, ud2, mov } from "./helpers/x86.ts";
 

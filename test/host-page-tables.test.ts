@@ -7,9 +7,10 @@ import { EAX, ECX, EDI, ESI } from "../src/cpu/registers.ts";
 import { Host } from "../src/host/host.ts";
 import type { HostEvent } from "../src/host/trace.ts";
 import {
-  LGUEST_DATA, LHCALL_FLUSH_TLB, LHCALL_LOAD_IDT_ENTRY, LHCALL_NEW_PGTABLE, LHCALL_SEND_DMA, LHCALL_SET_PMD, LHCALL_SET_PTE,
+  LHCALL_FLUSH_TLB, LHCALL_LOAD_IDT_ENTRY, LHCALL_NEW_PGTABLE, LHCALL_SEND_DMA, LHCALL_SET_PMD, LHCALL_SET_PTE,
   LHCALL_SET_STACK,
 } from "../src/host/constants.ts";
+import { LGUEST_DATA } from "../src/host/abi.ts";
 import { switcherPgdEntry } from "../src/host/switcher.ts";
 import {
   boot, CODE, DATA, enterUser, HANDLER, kernelSetup, KERNEL_PTES, linuxGdt, PAGE_OFFSET, PGDIR, SCRATCH, stackTop, STACK_TOP, tinyGuest, USER, USER_PTES, USER_VA, va,

@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { EAX, GS } from "../src/cpu/registers.ts";
-import { LGUEST_DATA, LHCALL_LOAD_GDT, LHCALL_LOAD_IDT_ENTRY, LHCALL_LOAD_TLS, LHCALL_SEND_DMA } from "../src/host/constants.ts";
+import { LHCALL_LOAD_GDT, LHCALL_LOAD_IDT_ENTRY, LHCALL_LOAD_TLS, LHCALL_SEND_DMA } from "../src/host/constants.ts";
+import { LGUEST_DATA } from "../src/host/abi.ts";
 import { STATE_GDT, STATE_TSS, SWITCHER_STATE } from "../src/host/switcher.ts";
 import { boot, CODE, DATA, GDT_TABLE, HANDLER, linuxGdt, SCRATCH, stackTop, tinyGuest, va } from "./helpers/tiny-guest.ts";
 import { descriptor, gate, hcall, imm32, jmpSelf, load, loadGs, mov, movEaxToGs, store } from "./helpers/x86.ts";

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LHCALL_BIND_DMA } from "../src/host/constants.ts";
 import { giveConsoleInput, takeConsoleOutput } from "../src/launcher/console.ts";
-import { boot, RAM_SIZE, SCRATCH, tinyGuest } from "./helpers/tiny-guest.ts";
+import { boot, SCRATCH, tinyGuest } from "./helpers/tiny-guest.ts";
 import { hcall, jmpSelf } from "./helpers/x86.ts";
 
 const TEXT = 0xb000;
@@ -25,7 +25,7 @@ test("console output takes every piece of the send, with its u16 length, and rep
   t.run(1_000);
   new Uint8Array(t.ram.buffer).set(new TextEncoder().encode("Hello, world"), TEXT);
   writeDma(t.ram, SCRATCH, [[TEXT, 5], [TEXT + 5, 7], [TEXT, 1]]);
-  const bytes = takeConsoleOutput(t.guest, SCRATCH, 0, RAM_SIZE);
+  const bytes = takeConsoleOutput(t.guest, SCRATCH, 0);
   assert.equal(t.guest.dead, undefined);
   assert.equal(new TextDecoder().decode(bytes), "Hello, worldH");
   assert.equal(t.u32(SCRATCH), 13);
@@ -36,7 +36,7 @@ test("console input fills the bound buffer's pieces in order, each up to its u16
   writeDma(t.ram, SCRATCH, [[TEXT, 2], [TEXT + 0x100, 3]]);
   t.run(1_000);
   const pending = [new TextEncoder().encode("hel"), new TextEncoder().encode("lo")];
-  assert.equal(giveConsoleInput(t.host, t.guest, pending, RAM_SIZE), true);
+  assert.equal(giveConsoleInput(t.host, t.guest, pending), true);
   assert.equal(t.guest.dead, undefined);
   const text = (gpa: number, length: number) => new TextDecoder().decode(new Uint8Array(t.ram.buffer, gpa, length));
   assert.equal(text(TEXT, 2), "he");

@@ -194,7 +194,7 @@ function bound(cpu: CPU, insn: Insn): void {
   const high = extend(cpu.readMemory(highAddress, size));
   if (index < low || index > high) throw cpu.fault(BOUND_RANGE);
 }
-// from book/cpu-control.md:341
+// from book/cpu-control.md:348
 function flagOperation(cpu: CPU, insn: Insn): void {
   switch (insn.opcode) {
     case 0xf5: cpu.setEflags(cpu.carry() ^ 1, CF); break; // cmc
@@ -203,6 +203,10 @@ function flagOperation(cpu: CPU, insn: Insn): void {
     case 0xfc: cpu.flags &= ~DF; break; // cld
     case 0xfd: cpu.flags |= DF; break; // std
   }
+}
+
+function salc(cpu: CPU): void {
+  cpu.regs8[0] = cpu.carry() ? 0xff : 0;
 }
 
 function interruptFlag(cpu: CPU, insn: Insn): void {
@@ -216,9 +220,10 @@ function hlt(cpu: CPU): void {
   cpu.stopReason = STOP_HALT;
   cpu.attention = 1;
 }
-// from book/cpu-control.md:382
+// from book/cpu-control.md:397
 /** CPUID leaf 1 EDX bits. */
-export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_CX8 = 1 << 8, CPUID_CMOV = 1 << 15;
+export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_MSR = 1 << 5, CPUID_CX8 = 1 << 8, CPUID_SEP = 1 << 11,
+  CPUID_CMOV = 1 << 15, CPUID_MMX = 1 << 23, CPUID_FXSR = 1 << 24, CPUID_SSE = 1 << 25;
 export const CPUID_SIGNATURE = (6 << 8) | (1 << 4) | 9; // family 6, model 1, stepping 9
 
 function cpuid(cpu: CPU): void {
@@ -235,22 +240,34 @@ function cpuid(cpu: CPU): void {
   cpu.regs[ECX] = 0;
   cpu.regs[EDX] = cpu.cpuidFeatures;
 }
-// from book/cpu-control.md:415
+// from book/cpu-control.md:431
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:439 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:467 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
-  // from book/cpu-control.md:417
+  // from book/cpu-control.md:433
   const count = cpu.timestamp();
   cpu.regs[EAX] = Number(BigInt.asIntN(32, count));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, count >> 32n));
 }
-// from book/cpu-control.md:439
+// from book/cpu-control.md:483
 function invalid(cpu: CPU): void {
   throw cpu.fault(INVALID_OPCODE);
 }
 
 function nopRm(): void {}
-// from book/cpu-control.md:449
+
+const hintNop = op("nop", "Ev", nopRm);
+const prefetch = (name: string) => op(name, "Mb", nopRm);
+
+/** 0F 18: the SSE prefetches by name for /0-/3 in memory, and hint NOPs for every form. */
+const prefetchGroup: OpcodeEntry = {
+  ...group([
+    prefetch("prefetchnta"), prefetch("prefetcht0"), prefetch("prefetcht1"), prefetch("prefetcht2"),
+    hintNop, hintNop, hintNop, hintNop,
+  ]),
+  registerForms: new Array<OpcodeEntry>(64).fill(hintNop),
+};
+// from book/cpu-control.md:505
 const oneByte: Record<number, OpcodeEntry> = {
   0x06: op("push", "ES", pushSeg, { op: 0, size: "v" }),
   0x07: op("pop", "ES", popSeg, { op: 0, size: "v" }),
@@ -281,6 +298,7 @@ const oneByte: Record<number, OpcodeEntry> = {
   0xe8: op("call", "Jz", callRel),
   0xe9: op("jmp", "Jz", jmpRel),
   0xeb: op("jmp", "Jb", jmpRel, { size: "v" }),
+  0xd6: op("salc", "", salc),
   0xf4: op("hlt", "", hlt),
   0xf5: op("cmc", "", flagOperation),
   0xf8: op("clc", "", flagOperation),
@@ -299,14 +317,17 @@ for (let cc = 0; cc < 16; cc++) oneByte[0x70 + cc] = op("j", "Jb", jcc, { op: cc
 
 const twoByte: Record<number, OpcodeEntry> = {
   0x0b: op("ud2", "", invalid),
-  0x1f: op("nop", "Ev", nopRm),
+  0x18: prefetchGroup,
   0x31: op("rdtsc", "", rdtsc),
   0xa0: op("push", "FS", pushSeg, { op: 4, size: "v" }),
   0xa1: op("pop", "FS", popSeg, { op: 4, size: "v" }),
   0xa2: op("cpuid", "", cpuid),
   0xa8: op("push", "GS", pushSeg, { op: 5, size: "v" }),
   0xa9: op("pop", "GS", popSeg, { op: 5, size: "v" }),
+  0xb9: op("ud1", "Gv,Ev", invalid),
+  0xff: op("ud0", "Gv,Ev", invalid),
 };
 for (let cc = 0; cc < 16; cc++) twoByte[0x80 + cc] = op("j", "Jz", jcc, { op: cc });
+for (let opcode = 0x19; opcode <= 0x1f; opcode++) twoByte[opcode] = hintNop;
 
 export const controlOpcodes: OpcodeFragment = { oneByte, twoByte };

@@ -103,10 +103,10 @@ export class CPU {
   // from book/cpu-operands.md:182 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:403 <<the CPU's other state>>
+  // from book/cpu-control.md:419 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:425 <<the CPU's other state>>
+  // from book/cpu-control.md:441 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -153,10 +153,10 @@ export class CPU {
   // from book/cpu-interrupts.md:426 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:244 <<the CPU's other state>>
+  // from book/cpu-paging.md:245 <<the CPU's other state>>
   /** DR0-DR7: DR6 and DR7 keep their fixed bits (the debug registers' chapter). */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:429 <<the CPU's other state>>
+  // from book/cpu-paging.md:457 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -224,6 +224,8 @@ export class CPU {
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
+    // from book/cpu-paging.md:374 <<start in a flat 32-bit state>>
+    this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
     // from book/cpu-debug.md:477 <<start in a flat 32-bit state>>
     resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>

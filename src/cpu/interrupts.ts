@@ -176,7 +176,11 @@ export function enableInterrupts(cpu: CPU): void {
   if (!(cpu.flags & IF)) cpu.inhibitInterrupts();
   cpu.flags |= IF;
 }
-// from book/cpu-interrupts.md:472
+// from book/cpu-interrupts.md:480
+function int1(cpu: CPU): void {
+  if (!takeEvent(cpu, DEBUG, -1, EVENT_EXCEPTION)) cpu.attention = 1;
+}
+
 function iret(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   if (cpu.flags & NT) {
@@ -198,5 +202,6 @@ function iret(cpu: CPU, insn: Insn): void {
 export const interruptOpcodes: OpcodeFragment = {
   oneByte: {
     0xcf: op("iret", "", iret, { size: "v" }),
+    0xf1: op("int1", "", int1),
   },
 };

@@ -16,17 +16,17 @@ import { decimalOpcodes } from "./bcd.ts";
 import { atomicOpcodes } from "./atomics.ts";
 // from book/cpu-moves.md:365 <<import every family's opcodes>>
 import { moveOpcodes } from "./moves.ts";
-// from book/cpu-control.md:515 <<import every family's opcodes>>
+// from book/cpu-control.md:575 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
 // from book/cpu-strings.md:794 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
-// from book/cpu-segments.md:690 <<import every family's opcodes>>
+// from book/cpu-segments.md:725 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:498 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:511 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
-// from book/cpu-paging.md:487 <<import every family's opcodes>>
+// from book/cpu-paging.md:517 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
-// from book/cpu-x87.md:2387 <<import every family's opcodes>>
+// from book/cpu-x87.md:2404 <<import every family's opcodes>>
 import { x87Opcodes } from "./x87.ts";
 // from book/cpu-decoder.md:117
 
@@ -64,17 +64,17 @@ for (const fragment of [
   atomicOpcodes,
   // from book/cpu-moves.md:369 <<every family's opcode fragment>>
   moveOpcodes,
-  // from book/cpu-control.md:519 <<every family's opcode fragment>>
+  // from book/cpu-control.md:579 <<every family's opcode fragment>>
   controlOpcodes,
   // from book/cpu-strings.md:798 <<every family's opcode fragment>>
   stringOpcodes,
-  // from book/cpu-segments.md:694 <<every family's opcode fragment>>
+  // from book/cpu-segments.md:729 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:502 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:515 <<every family's opcode fragment>>
   interruptOpcodes,
-  // from book/cpu-paging.md:491 <<every family's opcode fragment>>
+  // from book/cpu-paging.md:521 <<every family's opcode fragment>>
   systemOpcodes,
-  // from book/cpu-x87.md:2391 <<every family's opcode fragment>>
+  // from book/cpu-x87.md:2408 <<every family's opcode fragment>>
   x87Opcodes,
 // from book/cpu-decoder.md:139
 ]) {

@@ -56,7 +56,7 @@ function writePageTable(cpu: CPU, address: number, value: number): void {
 // from book/cpu-paging.md:88
 export const CR0_PE = 1 << 0, CR0_MP = 1 << 1, CR0_EM = 1 << 2, CR0_TS = 1 << 3, CR0_ET = 1 << 4,
   CR0_NE = 1 << 5, CR0_WP = 1 << 16, CR0_AM = 1 << 18, CR0_NW = 1 << 29, CR0_CD = 1 << 30, CR0_PG = 1 << 31;
-export const CR4_TSD = 1 << 2, CR4_DE = 1 << 3;
+export const CR4_TSD = 1 << 2, CR4_DE = 1 << 3, CR4_PCE = 1 << 8;
 export const PAGE_PRESENT = 1, PAGE_WRITABLE = 2, PAGE_USER = 4, PAGE_ACCESSED = 0x20, PAGE_DIRTY = 0x40;
 // from book/cpu-paging.md:101
 /** A byte at a linear address as the current privilege sees it, with no side effects. */

@@ -372,14 +372,29 @@ function verify(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, ok);
 }
-// from book/cpu-segments.md:650
+// from book/cpu-segments.md:665
+
+function arpl(cpu: CPU, insn: Insn): void {
+  const source = cpu.regs16[insn.reg << 1] & 3;
+  const address = insn.rm < 0 ? cpu.modifyAddress(insn, 2) : 0;
+  const destination = insn.rm >= 0 ? cpu.regs16[insn.rm << 1] : cpu.read16(address);
+  const adjust = (destination & 3) < source;
+  if (adjust) {
+    const adjusted = (destination & ~3) | source;
+    if (insn.rm >= 0) cpu.regs16[insn.rm << 1] = adjusted;
+    else cpu.write16(address, adjusted);
+  }
+  setZero(cpu, adjust);
+}
+// from book/cpu-segments.md:684
 /** Sets ZF alone. */
 function setZero(cpu: CPU, on: boolean): void {
   cpu.setEflags(on ? 0x40 : 0, 0x40);
 }
-// from book/cpu-segments.md:663
+// from book/cpu-segments.md:697
 export const segmentOpcodes: OpcodeFragment = {
   oneByte: {
+    0x63: op("arpl", "Ew,Gw", arpl),
     0x9a: op("call", "Ap", callFarImmediate),
     0xc4: op("les", "Gv,Mp", loadFarPointer, { op: ES }),
     0xc5: op("lds", "Gv,Mp", loadFarPointer, { op: DS }),

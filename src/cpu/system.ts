@@ -5,8 +5,8 @@ import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, group, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
 import { CS, ECX, EDX, EAX, ESP, SS, IF, RF, VM } from "./registers.ts";
-import { GENERAL_PROTECTION, INVALID_OPCODE, SEGMENT_NOT_PRESENT } from "./faults.ts";
-import { CR0_ET, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_DE, CR4_TSD } from "./paging.ts";
+import { GENERAL_PROTECTION, INVALID_OPCODE, invalidOpcode, SEGMENT_NOT_PRESENT } from "./faults.ts";
+import { CR0_ET, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_DE, CR4_PCE, CR4_TSD } from "./paging.ts";
 import { flushTlb, invalidatePage } from "./tlb.ts";
 import {
   ACCESS_PRESENT, ACCESS_SEGMENT, baseOf, limitOf, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_AVAILABLE_16, typeOf,
@@ -18,8 +18,8 @@ import { sizeMask } from "./arithmetic.ts";
 function requireRing0(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
 }
-// from book/cpu-paging.md:155
-const CR4_SUPPORTED = CR4_TSD | CR4_DE;
+// from book/cpu-paging.md:156
+const CR4_SUPPORTED = CR4_TSD | CR4_DE | CR4_PCE;
 
 function movFromControl(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
@@ -42,7 +42,7 @@ function movToControl(cpu: CPU, insn: Insn): void {
     default: throw cpu.fault(INVALID_OPCODE);
   }
 }
-// from book/cpu-paging.md:186
+// from book/cpu-paging.md:187
 /** Writes CR0, flushing the TLB when paging or write protection changes. */
 export function writeCr0(cpu: CPU, value: number): void {
   if (value & CR0_PG && !(value & CR0_PE)) throw cpu.fault(GENERAL_PROTECTION, 0);
@@ -54,7 +54,7 @@ export function writeCr0(cpu: CPU, value: number): void {
   cpu.cr0 = value | CR0_ET;
   if (changed & (CR0_PG | CR0_WP)) flushTlb(cpu);
 }
-// from book/cpu-paging.md:206
+// from book/cpu-paging.md:207
 function lmsw(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const value = cpu.readE16(insn);
@@ -70,7 +70,7 @@ function clts(cpu: CPU): void {
   requireRing0(cpu);
   cpu.cr0 &= ~CR0_TS;
 }
-// from book/cpu-paging.md:232
+// from book/cpu-paging.md:233
 function movFromDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   cpu.regs[insn.modrm & 7] = cpu.debugRegisters[debugRegisterAccess(cpu, insn.reg, (cpu.cr4 & CR4_DE) !== 0)];
@@ -80,7 +80,7 @@ function movToDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   writeDebugRegister(cpu, debugRegisterAccess(cpu, insn.reg, (cpu.cr4 & CR4_DE) !== 0), cpu.regs[insn.modrm & 7]);
 }
-// from book/cpu-paging.md:256
+// from book/cpu-paging.md:257
 function loadTableRegister(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -105,7 +105,7 @@ function storeTableRegister(cpu: CPU, insn: Insn): void {
   cpu.write16(cpu.linear(insn.seg, offset, 2, true), limit);
   cpu.write32(cpu.linear(insn.seg, (offset + 2) | 0, 4, true), base);
 }
-// from book/cpu-paging.md:292
+// from book/cpu-paging.md:293
 function lldt(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const selector = cpu.readE16(insn);
@@ -148,7 +148,7 @@ function storeSelector(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0 && insn.size === 4) cpu.regs[insn.rm] = selector;
   else cpu.writeE16(insn, selector);
 }
-// from book/cpu-paging.md:344
+// from book/cpu-paging.md:345
 function invlpg(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -158,7 +158,7 @@ function invlpg(cpu: CPU, insn: Insn): void {
 function cacheControl(cpu: CPU): void {
   requireRing0(cpu);
 }
-// from book/cpu-paging.md:372
+// from book/cpu-paging.md:393
 const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
 
 function rdmsr(cpu: CPU): void {
@@ -173,6 +173,13 @@ function rdmsr(cpu: CPU): void {
   }
   cpu.regs[EAX] = Number(BigInt.asIntN(32, value));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, value >> 32n));
+}
+
+function rdpmc(cpu: CPU): void {
+  if (cpu.cpl !== 0 && !(cpu.cr4 & CR4_PCE)) throw cpu.fault(GENERAL_PROTECTION, 0);
+  if ((cpu.regs[ECX] >>> 0) > 1) throw cpu.fault(GENERAL_PROTECTION, 0);
+  cpu.regs[EAX] = 0;
+  cpu.regs[EDX] = 0;
 }
 
 function wrmsr(cpu: CPU): void {
@@ -213,7 +220,7 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:448
+// from book/cpu-paging.md:476
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([
@@ -242,8 +249,10 @@ const twoByte: Record<number, OpcodeEntry> = {
   0x23: op("mov", "Dd,Rd", movToDebug),
   0x30: op("wrmsr", "", wrmsr),
   0x32: op("rdmsr", "", rdmsr),
+  0x33: op("rdpmc", "", rdpmc),
   0x34: op("sysenter", "", sysenter),
   0x35: op("sysexit", "", sysexit),
+  0xaa: op("rsm", "", invalidOpcode),
 };
 
 export const systemOpcodes: OpcodeFragment = { twoByte };

@@ -782,7 +782,7 @@ function binaryTranscendental(cpu: CPU, insn: Insn): void {
   else result = yLog2XPlusOne(y, x, fpu.control);
   complete(fpu, 1, result, true);
 }
-// from book/cpu-x87.md:2253
+// from book/cpu-x87.md:2262
 type Forms = (OpcodeEntry | undefined)[];
 
 const reserved = op("(bad)", "", invalidOpcode);
@@ -812,6 +812,7 @@ arithmeticNames.forEach((name, n) => eight(d8, n, () =>
 const d9: Forms = new Array(64);
 eight(d9, 0, () => x87("fld", "STi", loadRegister));
 eight(d9, 1, () => x87("fxch", "STi", fxch));
+eight(d9, 3, () => x87("fstp", "STi", storeRegister, COMPUTE, { op: 1 })); // the alias "fstp1"
 d9[2 * 8 + 0] = x87("fnop", "", fnop);
 d9[4 * 8 + 0] = x87("fchs", "", fchs);
 d9[4 * 8 + 1] = x87("fabs", "", fabs);
@@ -854,10 +855,13 @@ arithmeticNames.forEach((name, n) => {
   const intelName = n >= SUB ? arithmeticNames[n ^ 1] : name; // DC E0 is fsubr st(i), st
   eight(dc, n, () => x87("f" + intelName, "STi,ST", arithmeticRegister, COMPUTE, { op: n }));
 });
+eight(dc, 2, () => x87("fcom", "STi", compareRegisters, COMPUTE, { op: 0 })); // "fcom2"
+eight(dc, 3, () => x87("fcomp", "STi", compareRegisters, COMPUTE, { op: 1 })); // "fcomp3"
 
 // DD: doubles, the saved state, ffree, fst/fstp st(i), fucom
 const dd: Forms = new Array(64);
 eight(dd, 0, () => x87("ffree", "STi", ffree, COMPUTE, { op: 0 }));
+eight(dd, 1, () => x87("fxch", "STi", fxch)); // "fxch4"
 eight(dd, 2, () => x87("fst", "STi", storeRegister, COMPUTE, { op: 0 }));
 eight(dd, 3, () => x87("fstp", "STi", storeRegister, COMPUTE, { op: 1 }));
 eight(dd, 4, () => x87("fucom", "STi", compareRegisters, COMPUTE, { op: QUIET }));
@@ -871,10 +875,14 @@ arithmeticNames.forEach((name, n) => {
   eight(de, n, () => x87("f" + intelName + "p", "STi,ST", arithmeticRegister, COMPUTE, { op: n }));
 });
 de[3 * 8 + 1] = x87("fcompp", "", compareRegisters, COMPUTE, { op: 2 });
+eight(de, 2, () => x87("fcomp", "STi", compareRegisters, COMPUTE, { op: 1 })); // "fcomp5"
 
 // DF: 16- and 64-bit integers, packed decimal, fnstsw ax, fcomip
 const df: Forms = new Array(64);
 eight(df, 0, () => x87("ffreep", "STi", ffree, COMPUTE, { op: 1 }));
+eight(df, 1, () => x87("fxch", "STi", fxch)); // "fxch7"
+eight(df, 2, () => x87("fstp", "STi", storeRegister, COMPUTE, { op: 1 })); // "fstp8"
+eight(df, 3, () => x87("fstp", "STi", storeRegister, COMPUTE, { op: 1 })); // "fstp9"
 df[4 * 8 + 0] = x87("fnstsw", "AX", fnstsw, NO_WAIT);
 eight(df, 5, () => x87("fucomip", "ST,STi", compareRegisters, COMPUTE, { op: QUIET | TO_EFLAGS | 1 }));
 eight(df, 6, () => x87("fcomip", "ST,STi", compareRegisters, COMPUTE, { op: TO_EFLAGS | 1 }));

@@ -6,9 +6,10 @@ import type { PhysicalMemory } from "../cpu/memory.ts";
 import { reg32Names, segmentNames } from "../cpu/registers.ts";
 import { baseOf, dplOf, limitOf, typeOf } from "../cpu/descriptors.ts";
 import type { Guest } from "../host/guest.ts";
-import { LGUEST_DATA, LGUEST_DMA, LGUEST_MAX_DMA_SECTIONS, LHCALL_RING_SIZE, hypercallNames } from "../host/constants.ts";
+import { LHCALL_RING_SIZE, hypercallNames } from "../host/constants.ts";
+import { LGUEST_DATA, LGUEST_DMA, readLguestDma } from "../host/abi.ts";
 
-// from book/debugger.md:908
+// from book/debugger.md:909
 
 export interface RegisterView {
   general: Record<string, number>;
@@ -45,7 +46,7 @@ export function registers(cpu: CPU): RegisterView {
     dr: [...cpu.debugRegisters].map((value) => value >>> 0), instructions: cpu.instructions,
   };
 }
-// from book/debugger.md:955
+// from book/debugger.md:956
 
 export interface DescriptorView {
   base: number;
@@ -101,7 +102,7 @@ export function segments(cpu: CPU): SegmentView[] {
     return { ...cache, name, selector: cpu.segSelector[n], base: cpu.segBase[n] >>> 0, limit: cpu.segLimit[n] >>> 0 };
   });
 }
-// from book/debugger.md:1019
+// from book/debugger.md:1020
 
 /** The CPU's GDT or IDT, entry by entry; an entry whose page is not mapped is undefined. */
 export function descriptorTable(cpu: CPU, table: "gdt" | "idt"): (DescriptorView | undefined)[] {
@@ -136,7 +137,7 @@ export function taskState(cpu: CPU): TaskStateView | undefined {
     ioMapBase: word(100) >>> 16,
   };
 }
-// from book/debugger.md:1065
+// from book/debugger.md:1066
 
 export interface PageWalk {
   linear: number;
@@ -187,7 +188,7 @@ function readLinear32(memory: PhysicalMemory, directory: number | undefined, lin
   }
   return value >>> 0;
 }
-// from book/debugger.md:1124
+// from book/debugger.md:1125
 
 export function guestPageWalk(guest: Guest, linear: number): PageWalk | undefined {
   const directory = guest.pgdirs[guest.pgdidx]?.cr3;
@@ -212,7 +213,7 @@ export function shadowDirectories(guest: Guest): ShadowDirectoryView[] {
     slot, guestDirectory: directory.cr3 >>> 0, shadow: directory.pfn * 4096, current: slot === guest.pgdidx,
   }]);
 }
-// from book/debugger.md:1160
+// from book/debugger.md:1161
 
 export interface LguestDataView {
   address: number;
@@ -310,7 +311,7 @@ export function timer(guest: Guest): { at: bigint; inNanoseconds: bigint } | und
   if (guest.timerAt === undefined) return undefined;
   return { at: guest.timerAt, inNanoseconds: guest.timerAt - guest.host.now() };
 }
-// from book/debugger.md:1268
+// from book/debugger.md:1270
 
 export interface DmaBufferView {
   address: number;
@@ -333,14 +334,9 @@ export function dmaKeys(guest: Guest, everyGuest = false): DmaKeyView[] {
     const buffers: DmaBufferView[] = [];
     for (let i = 0; i < binding.count; i++) {
       const at = binding.dmas + i * LGUEST_DMA.size;
-      if (!owner.memory.exists(at + LGUEST_DMA.size - 1)) break;
-      const pieces: { address: number; length: number }[] = [];
-      for (let k = 0; k < LGUEST_MAX_DMA_SECTIONS; k++) {
-        const length = owner.memory.read8(at + LGUEST_DMA.len + 2 * k) | (owner.memory.read8(at + LGUEST_DMA.len + 2 * k + 1) << 8);
-        if (length === 0) break;
-        pieces.push({ address: owner.memory.read32(at + LGUEST_DMA.addr + 4 * k) >>> 0, length });
-      }
-      buffers.push({ address: at, usedLength: owner.memory.read32(at + LGUEST_DMA.usedLen) >>> 0, pieces });
+      const dma = readLguestDma(owner, at);
+      if (dma === undefined) break;
+      buffers.push({ address: at, usedLength: dma.usedLen, pieces: dma.pieces.map(({ addr, len }) => ({ address: addr, length: len })) });
     }
     const key = binding.key.space === owner ? binding.key.offset : keyAddress(owner, binding.key.space, binding.key.offset);
     return { guest: owner.id, key, shared: binding.key.shared, irq: binding.irq, buffers };

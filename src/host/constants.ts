@@ -22,27 +22,11 @@ export const LGUEST_TRAP_ENTRY = 0x1f;
 export const LGUEST_IRQS = 32;
 export const FIRST_EXTERNAL_VECTOR = 0x20;
 export const SYSCALL_VECTOR = 0x80;
-// from book/host.md:93
-
-/** Offsets in struct lguest_data, 1128 bytes in all (spec 4). */
-export const LGUEST_DATA = {
-  irqEnabled: 0x000,
-  blockedInterrupts: 0x004,
-  cr2: 0x008,
-  time: 0x00c,
-  hcallStatus: 0x014,
-  hcalls: 0x054,
-  reserveMem: 0x454,
-  guestid: 0x458,
-  tscKhz: 0x45c,
-  noirqStart: 0x460,
-  noirqEnd: 0x464,
-  size: 0x468,
-} as const;
+// from book/host.md:95
 
 /** EFLAGS.IF, which is also the "enabled" value of lguest_data.irq_enabled. */
 export const X86_EFLAGS_IF = 0x200;
-// from book/host-hypercalls.md:27
+// from book/host-hypercalls.md:29
 
 /** Hypercall numbers (spec 3.3). */
 export const LHCALL_FLUSH_ASYNC = 0, LHCALL_LGUEST_INIT = 1, LHCALL_CRASH = 2, LHCALL_LOAD_GDT = 3,
@@ -59,10 +43,7 @@ export const hypercallNames: Readonly<Record<number, string>> = {
 
 /** Slots in the asynchronous hypercall ring (spec 3.2). */
 export const LHCALL_RING_SIZE = 64;
-// from book/host-dma.md:28
+// from book/host-dma.md:32
 
-/** struct lguest_dma (spec 8.5). */
-export const LGUEST_DMA = { usedLen: 0, addr: 4, len: 68, size: 100 } as const;
-/** Pieces in one lguest_dma, and bindings per Guest. */
-export const LGUEST_MAX_DMA_SECTIONS = 16;
+/** Bindings per Guest (spec 8.5). */
 export const LGUEST_MAX_DMA = 32;

@@ -5,8 +5,9 @@ import { hasErrorCode } from "../cpu/faults.ts";
 import { CS, EAX, EDX, ESP, SS } from "../cpu/registers.ts";
 import type { Guest } from "./guest.ts";
 import {
-  FIRST_EXTERNAL_VECTOR, GUEST_CS, GUEST_PL, LGUEST_DATA, LGUEST_TRAP_ENTRY, SYSCALL_VECTOR, X86_EFLAGS_IF,
+  FIRST_EXTERNAL_VECTOR, GUEST_CS, GUEST_PL, LGUEST_TRAP_ENTRY, SYSCALL_VECTOR, X86_EFLAGS_IF,
 } from "./constants.ts";
+import { lguestData } from "./abi.ts";
 import { pinStackPages } from "./page-tables.ts";
 import { CHANGED_IDT, CHANGED_SEGMENTS } from "./switcher.ts";
 
@@ -33,7 +34,7 @@ function setTrap(guest: Guest, table: Int32Array, at: number, lo: number, hi: nu
   table[at] = (GUEST_CS << 16) | (lo & 0xffff);
   table[at + 1] = hi & 0xffffef00;
 }
-// from book/host-interrupts.md:131
+// from book/host-interrupts.md:132
 
 /** direct_trap: may the CPU deliver this vector through the Guest's gate itself? (spec 5.4 a) */
 export function directTrap(num: number, hi: number): boolean {
@@ -41,7 +42,7 @@ export function directTrap(num: number, hi: number): boolean {
   if (num === 7 || num === 13 || num === 14) return false;
   return idtType(hi) === 0xf;
 }
-// from book/host-interrupts.md:153
+// from book/host-interrupts.md:154
 
 /** deliver_trap: hands trap `num` to the Guest's handler; false if it has none. */
 export function deliverTrap(guest: Guest, num: number): boolean {
@@ -56,7 +57,7 @@ export function deliverTrap(guest: Guest, num: number): boolean {
   setGuestInterrupt(guest, lo, hi, errorCode);
   return true;
 }
-// from book/host-interrupts.md:200
+// from book/host-interrupts.md:201
 
 /** set_guest_interrupt: builds the frame the CPU would have and enters the handler (spec 5.4 b). */
 function setGuestInterrupt(guest: Guest, lo: number, hi: number, errorCode: number | undefined): void {
@@ -78,7 +79,7 @@ function setGuestInterrupt(guest: Guest, lo: number, hi: number, errorCode: numb
     ss = cpu.segSelector[SS];
   }
   let eflags = cpu.eflags();
-  const irqEnabled = data === undefined ? undefined : guest.getUser32(data + LGUEST_DATA.irqEnabled);
+  const irqEnabled = data === undefined ? undefined : lguestData.irqEnabled(guest, data);
   if (irqEnabled !== undefined && !(irqEnabled & X86_EFLAGS_IF)) eflags &= ~X86_EFLAGS_IF;
   push(eflags);
   push(cpu.segSelector[CS]);
@@ -89,17 +90,17 @@ function setGuestInterrupt(guest: Guest, lo: number, hi: number, errorCode: numb
   cpu.segSelector[CS] = GUEST_CS;
   cpu.eip = idtAddress(lo, hi);
   guest.changed |= CHANGED_SEGMENTS;
-  if (idtType(hi) === 0xe && (data === undefined || !guest.putUser32(data + LGUEST_DATA.irqEnabled, 0))) {
+  if (idtType(hi) === 0xe && (data === undefined || !lguestData.setIrqEnabled(guest, data, 0))) {
     guest.kill("Disabling interrupts");
   }
 }
-// from book/host-interrupts.md:269
+// from book/host-interrupts.md:270
 
 /** maybe_do_interrupt: delivers the lowest pending, unmasked virtual interrupt if the Guest can take it. */
 export function maybeDeliverInterrupt(guest: Guest): void {
   const data = guest.lguestData;
   if (data === undefined) return;
-  const blocked = guest.getUser32(data + LGUEST_DATA.blockedInterrupts);
+  const blocked = lguestData.blockedInterrupts(guest, data);
   if (blocked === undefined) return;
   const candidates = guest.irqsPending & ~blocked;
   if (candidates === 0) return;
@@ -107,9 +108,9 @@ export function maybeDeliverInterrupt(guest: Guest): void {
   const eip = guest.cpu.eip >>> 0;
   if (eip >= guest.noirqStart && eip < guest.noirqEnd) return;
   if (guest.halted) {
-    if (!guest.putUser32(data + LGUEST_DATA.irqEnabled, X86_EFLAGS_IF)) guest.kill("Re-enabling interrupts");
+    if (!lguestData.setIrqEnabled(guest, data, X86_EFLAGS_IF)) guest.kill("Re-enabling interrupts");
     guest.halted = false;
-  } else if ((guest.getUser32(data + LGUEST_DATA.irqEnabled) ?? 0) === 0) {
+  } else if ((lguestData.irqEnabled(guest, data) ?? 0) === 0) {
     return;
   }
   const vector = FIRST_EXTERNAL_VECTOR + irq;
@@ -122,15 +123,14 @@ export function maybeDeliverInterrupt(guest: Guest): void {
   }
   writeTimestamp(guest);
 }
-// from book/host-interrupts.md:312
+// from book/host-interrupts.md:313
 
 /** write_timestamp: the Host's wall-clock time into lguest_data.time (spec 4). */
 export function writeTimestamp(guest: Guest): void {
   const now = guest.host.now();
   const seconds = Number(BigInt.asUintN(32, now / 1_000_000_000n));
   const nanoseconds = Number(now % 1_000_000_000n);
-  const at = guest.lguestData! + LGUEST_DATA.time;
-  if (!guest.putUser32(at, seconds) || !guest.putUser32(at + 4, nanoseconds)) guest.kill("Writing timestamp");
+  if (!lguestData.setTime(guest, guest.lguestData!, seconds, nanoseconds)) guest.kill("Writing timestamp");
 }
 // from book/host-interrupts.md:347
 

@@ -3,10 +3,13 @@
 // from lguest.ts.md:366
 import { loadKernel, type LoadedKernel } from "./kernel.ts";
 import { hex, LaunchError } from "./launch-error.ts";
+import {
+  BOOT_PARAMS, COMMAND_LINE, COMMAND_LINE_SIZE, E820_RAM, LGUEST_MAX_DEVICES, writeDeviceDescriptor,
+} from "../host/abi.ts";
 
 export const PAGE_SIZE = 4096;
 
-// from lguest.ts.md:389 <<describe devices and the laid-out guest>>
+// from lguest.ts.md:392 <<describe devices and the laid-out guest>>
 /** What a device asks of the layout: its descriptor fields and its pages. */
 export interface DeviceRequirements {
   type: number;
@@ -17,8 +20,6 @@ export interface DeviceRequirements {
 }
 
 export const DEVICE_TYPE = { console: 1, net: 2, block: 3 } as const;
-export const MAX_DEVICES = 16;
-export const DESCRIPTOR_SIZE = 12;
 
 /** A device with its slot on the bus and its pages in guest memory. */
 export interface PlacedDevice extends DeviceRequirements {
@@ -60,9 +61,9 @@ export interface GuestLayout {
   entry: number;
   pageOffset: number;
 }
-// from lguest.ts.md:372
+// from lguest.ts.md:375
 
-// from lguest.ts.md:451 <<lay out the guest>>
+// from lguest.ts.md:452 <<lay out the guest>>
 export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   const log = request.log ?? (() => {});
   const mem = request.memoryBytes;
@@ -96,9 +97,9 @@ export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   };
 }
 
-// from lguest.ts.md:374
+// from lguest.ts.md:377
 
-// from lguest.ts.md:738 <<place the initrd>>
+// from lguest.ts.md:739 <<place the initrd>>
 function placeInitrd(
   initrd: Uint8Array, name: string, ram: Uint8Array, log: (line: string) => void,
 ): { start: number; length: number } {
@@ -114,12 +115,12 @@ function placeInitrd(
   log(`mapped initrd ${name} size=${initrd.length} @ ${hex(start)}`);
   return { start, length };
 }
-// from lguest.ts.md:762 <<place the initrd>>
+// from lguest.ts.md:763 <<place the initrd>>
 /** The first 2 MiB: boot parameters, then the kernel from 1 MiB. */
 const KERNEL_AREA = 2 * 1024 * 1024;
-// from lguest.ts.md:376
+// from lguest.ts.md:379
 
-// from lguest.ts.md:780 <<build the initial page tables>>
+// from lguest.ts.md:781 <<build the initial page tables>>
 export interface PageTables {
   /** Guest-physical address of the page directory. */
   pgdir: number;
@@ -149,70 +150,53 @@ function buildPageTables(ram: Uint8Array, initrdLength: number, pageOffset: numb
   log(`Linear mapping of ${mappedPages} pages in ${ptePages} pte pages at ${hex(linear)}`);
   return { pgdir, lowest: linear, mappedPages, ptePages };
 }
-// from lguest.ts.md:378
+// from lguest.ts.md:381
 
-// from lguest.ts.md:829 <<write the boot parameters>>
-export const BOOT = {
-  e820Entries: 0x1e8,
-  typeOfLoader: 0x210,
-  ramdiskImage: 0x218,
-  ramdiskSize: 0x21c,
-  commandLinePointer: 0x228,
-  hardwareSubarch: 0x23c,
-  e820Map: 0x2d0,
-  commandLine: 0x1000,
-  commandLineSize: 2048,
-} as const;
-
+// from lguest.ts.md:834 <<write the boot parameters>>
 function writeBootParameters(
   ram: Uint8Array, kernelArguments: string[], initrd: { start: number; length: number } | undefined,
 ): string {
   const boot = new DataView(ram.buffer, ram.byteOffset, 2 * PAGE_SIZE);
-  boot.setUint8(BOOT.e820Entries, 1);
-  boot.setBigUint64(BOOT.e820Map, 0n, true); // addr
-  boot.setBigUint64(BOOT.e820Map + 8, BigInt(ram.length), true); // size
-  boot.setUint32(BOOT.e820Map + 16, 1, true); // type: E820_RAM
+  boot.setUint8(BOOT_PARAMS.e820Entries, 1);
+  boot.setBigUint64(BOOT_PARAMS.e820Map, 0n, true); // addr
+  boot.setBigUint64(BOOT_PARAMS.e820Map + 8, BigInt(ram.length), true); // size
+  boot.setUint32(BOOT_PARAMS.e820Map + 16, E820_RAM, true); // type
   if (initrd) {
-    boot.setUint8(BOOT.typeOfLoader, 0xff);
-    boot.setUint32(BOOT.ramdiskImage, initrd.start, true);
-    boot.setUint32(BOOT.ramdiskSize, initrd.length, true);
+    boot.setUint8(BOOT_PARAMS.typeOfLoader, 0xff);
+    boot.setUint32(BOOT_PARAMS.ramdiskImage, initrd.start, true);
+    boot.setUint32(BOOT_PARAMS.ramdiskSize, initrd.length, true);
   }
-  boot.setUint32(BOOT.commandLinePointer, BOOT.commandLine, true);
-  boot.setUint32(BOOT.hardwareSubarch, 1, true);
-  // from lguest.ts.md:866 <<write the kernel command line>>
+  boot.setUint32(BOOT_PARAMS.cmdLinePtr, COMMAND_LINE, true);
+  boot.setUint32(BOOT_PARAMS.hardwareSubarch, 1, true);
+  // from lguest.ts.md:859 <<write the kernel command line>>
   const commandLine = kernelArguments.map((arg) => arg + " ").join("");
   const bytes = new TextEncoder().encode(commandLine);
-  if (bytes.length > BOOT.commandLineSize - 1) {
+  if (bytes.length > COMMAND_LINE_SIZE - 1) {
     throw new LaunchError(
-      `the kernel command line is ${bytes.length} bytes; at most ${BOOT.commandLineSize - 1} fit`,
+      `the kernel command line is ${bytes.length} bytes; at most ${COMMAND_LINE_SIZE - 1} fit`,
     );
   }
-  ram.set(bytes, BOOT.commandLine);
-  ram[BOOT.commandLine + bytes.length] = 0;
+  ram.set(bytes, COMMAND_LINE);
+  ram[COMMAND_LINE + bytes.length] = 0;
   return commandLine;
-// from lguest.ts.md:857 <<write the boot parameters>>
+// from lguest.ts.md:850 <<write the boot parameters>>
 }
-// from lguest.ts.md:380
+// from lguest.ts.md:383
 
-// from lguest.ts.md:888 <<fill in the device descriptor page>>
+// from lguest.ts.md:882 <<fill in the device descriptor page>>
 function placeDevices(
   requirements: DeviceRequirements[], firstPage: number, descriptorPage: Uint8Array,
   log: (line: string) => void,
 ): PlacedDevice[] {
-  if (requirements.length > MAX_DEVICES) {
-    throw new LaunchError(`${requirements.length} devices asked for; the lguest bus has room for ${MAX_DEVICES}`);
+  if (requirements.length > LGUEST_MAX_DEVICES) {
+    throw new LaunchError(`${requirements.length} devices asked for; the lguest bus has room for ${LGUEST_MAX_DEVICES}`);
   }
-  const descriptors = new DataView(descriptorPage.buffer, descriptorPage.byteOffset, PAGE_SIZE);
   let next = firstPage;
   return requirements.map((device, index) => {
     const pfn = device.pages > 0 ? next / PAGE_SIZE : 0;
     next += device.pages * PAGE_SIZE;
-    const at = index * DESCRIPTOR_SIZE;
-    descriptors.setUint16(at, device.type, true);
-    descriptors.setUint16(at + 2, device.features, true);
-    descriptors.setUint16(at + 4, 0, true); // status: the guest's to write
-    descriptors.setUint16(at + 6, device.pages, true);
-    descriptors.setUint32(at + 8, pfn, true);
+    // status starts at 0: it is the Guest's to write
+    writeDeviceDescriptor(descriptorPage, { index, type: device.type, features: device.features, status: 0, numPages: device.pages, pfn });
     const where = device.pages > 0 ? `, ${device.pages} page(s) at ${hex(pfn * PAGE_SIZE)}` : "";
     log(`device ${index}: ${device.description} (irq ${index + 1}${where})`);
     return { ...device, index, pfn, memory: new Uint8Array(device.pages * PAGE_SIZE) };

@@ -41,7 +41,6 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
-  const top = layout.memoryBytes + PAGE_SIZE;
   let skipped = 0n;
   let guest: Guest | undefined;
   const now = () => EPOCH + BigInt(guest?.cpu.instructions ?? 0) * 10n + skipped;
@@ -67,7 +66,7 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
           continue;
         }
         if (result.kind === "dma") {
-          const bytes = takeConsoleOutput(g, result.dmaGpa, result.key, top);
+          const bytes = takeConsoleOutput(g, result.dmaGpa, result.key);
           if (bytes) session.output += new TextDecoder("latin1").decode(bytes);
         } else if (result.kind === "dead") {
           session.dead = result.reason;
@@ -77,7 +76,7 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
           if (result.timerAt === undefined) throw new Error("halted for ever");
           if (result.timerAt > now()) skipped += result.timerAt - now();
         }
-        giveConsoleInput(host, g, pending, top);
+        giveConsoleInput(host, g, pending);
       }
     },
   };

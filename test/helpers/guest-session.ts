@@ -22,6 +22,8 @@ export interface GuestSession {
   reflected: Map<number, number>;
   /** Page directories the Guest switched to with NEW_PGTABLE, in order. */
   newPagetables: number[];
+  /** Every console output descriptor the Guest sent: its gpa and its 100 bytes as they were. */
+  consoleDescriptors: { gpa: number; bytes: Uint8Array }[];
   cpu: CPU;
   guest: Guest;
   type(text: string): void;
@@ -45,7 +47,6 @@ export function bootGuest(
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
-  const top = layout.memoryBytes + PAGE_SIZE;
   const ns = BigInt(options.nsPerInstruction ?? 10);
   let skipped = 0n;
   let cpu: CPU | undefined;
@@ -53,6 +54,7 @@ export function bootGuest(
   const session = {
     output: "", dead: undefined as string | undefined, callLog: [] as number[], hypercalls: new Map<number, number>(),
     reflected: new Map<number, number>(), newPagetables: [] as number[],
+    consoleDescriptors: [] as { gpa: number; bytes: Uint8Array }[],
   };
   const trace = (event: HostEvent) => {
     if (event.type === "hypercall") {
@@ -82,10 +84,11 @@ export function bootGuest(
     run(until: () => boolean = () => false, maxInstructions = 2_000_000_000) {
       const limit = guest.cpu.instructions + maxInstructions;
       while (session.dead === undefined && !until() && guest.cpu.instructions < limit) {
-        giveConsoleInput(host, guest, pending, top);
+        giveConsoleInput(host, guest, pending);
         const result = host.run(guest, 100_000);
         if (result.kind === "dma") {
-          const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key, top);
+          session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
+          const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
           if (bytes) session.output += decoder.decode(bytes);
         } else if (result.kind === "dead") {
           session.dead = result.reason;

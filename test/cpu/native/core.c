@@ -501,6 +501,7 @@ int main(int argc, char **argv)
     G("string", gen_string);
     G("stack", gen_stack);
     G("branch", gen_branch);
+    G("hint", gen_hint);
     write_manifest(outdir);
     int total = 0;
     for (int g = 0; g < ngroups; g++) total += gtotal[g];

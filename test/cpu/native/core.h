@@ -89,6 +89,7 @@ void gen_misc(void);
 void gen_string(void);
 void gen_stack(void);
 void gen_branch(void);
+void gen_hint(void);
 
 extern const char *SZN[];
 #endif

@@ -609,6 +609,7 @@ int main(int argc, char **argv)
     G("qemu-stack32", gen_stack32);
     G("qemu-addr16", gen_addr16);
     G("qemu-misc", gen_misc);
+    G("qemu-p6", gen_p6);
     fprintf(stderr, "%d unexpected, %d disagreements with the SDM models\n", unexpected, model_mismatch);
     return unexpected ? 2 : 0;
 }

@@ -107,6 +107,7 @@ void gen_bcd(void);
 void gen_stack32(void);
 void gen_addr16(void);
 void gen_misc(void);
+void gen_p6(void);
 
 extern const char *SZN[];
 #endif

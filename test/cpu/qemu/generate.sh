@@ -1,7 +1,7 @@
 #!/bin/bash
 # Rebuild the QEMU reference generator (a static i386 program) and record the
 # vectors that the native 64-bit recording cannot cover, under qemu-i386:
-#   test/cpu/vectors/qemu-{bcd,stack32,addr16,misc}.jsonl.gz
+#   test/cpu/vectors/qemu-{bcd,stack32,addr16,misc,p6}.jsonl.gz
 # and merge their entries into test/cpu/vectors/MANIFEST.json.
 # Output is deterministic (fixed seeds); set SOURCE_DATE_EPOCH to also pin the
 # "generated" date.  Needs: gcc with -m32 (gcc-multilib), qemu-user (qemu-i386),
