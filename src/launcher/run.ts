@@ -66,8 +66,8 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand, symbo
   if (command.trace.has("insn")) {
     guest.cpu.setInstructionHook(instructionTracer(guest.id, traceSink(command.traceFile), command.traceCount));
   }
-  const console = new Console(host, guest);
   const debug = command.gdbPort === undefined ? undefined : await attachGdb(command.gdbPort, guest, symbols);
+  const console = new Console(host, guest);
   try {
     for (;;) {
       const stopped = debug?.debugger.beforeRun();
