@@ -5,6 +5,10 @@
 // It runs twice: with paging off, and through identity-mapped page tables,
 // to show what the page walk and the TLB cost. A rep string instruction
 // counts once per chunk of up to 4096 iterations, as the CPU counts it.
+// Then, with paging on, plain runs in turn with runs that have a debugger
+// breakpoint set but never hit (book/cpu-debug.md): one on an address the
+// workload never reaches, one on a cold path in a page the workload runs
+// through all the time (that page's instructions all take the slow fetch).
 // Then the time the book's Guest kernel takes from loading to its prompt,
 // and last the Guest's speed with the terminal UI attached.
 // `npm run bench -- cpu|boot|tui` runs one part.
@@ -12,14 +16,17 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadUserProgram, runUserProgram } from "../src/cpu/user-program.ts";
 import { bootGuest } from "../test/helpers/guest-session.ts";
+import { DEBUGGER, setDebuggerTraps } from "../src/cpu/debug.ts";
+import type { CPU } from "../src/cpu/cpu.ts";
 
 const folder = join(import.meta.dirname, "workload");
 const elf = new Uint8Array(readFileSync(join(folder, "workload.elf")));
 const expected = readFileSync(join(folder, "expected.txt"), "utf8");
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 
-function runOnce(paging: boolean): { seconds: number; instructions: number } {
+function runOnce(paging: boolean, prepare?: (cpu: CPU) => void): { seconds: number; instructions: number } {
   const program = loadUserProgram(elf, { paging });
+  prepare?.(program.cpu);
   let output = "";
   const started = process.hrtime.bigint();
   const result = runUserProgram(program, (_fd, bytes) => (output += new TextDecoder().decode(bytes)));
@@ -68,6 +75,34 @@ function measureBoot(): void {
   }
   const median = [...results].sort((a, b) => a.seconds - b.seconds)[Math.floor(results.length / 2)];
   console.log(`boot to the prompt: ${(median.seconds * 1000).toFixed(0)} ms, median of ${runs} boots of images/vmlinux in 64 MiB`);
+}
+
+/** A breakpoint of the debugger's at `address`, which the workload never executes. */
+const breakpointAt = (address: number) => (cpu: CPU) =>
+  setDebuggerTraps(cpu, [{ address, physical: false, owner: DEBUGGER }], []);
+
+/** Plain runs and runs with a breakpoint set but not hit, in turn, so that the machine's drift hits both alike. */
+function measureBreakpoints(): void {
+  const variants = [
+    { name: "plain", prepare: undefined },
+    { name: "a breakpoint set, never reached (0x0badc0de)", prepare: breakpointAt(0x0badc0de) },
+    { name: "a breakpoint set on a cold path (vm_run.cold) in a hot page", prepare: breakpointAt(0x080480a0) },
+  ];
+  const seconds = variants.map(() => [] as number[]);
+  let instructions = 0;
+  for (let run = 1; run <= runs; run++) {
+    variants.forEach((variant, k) => {
+      const result = runOnce(true, variant.prepare);
+      seconds[k].push(result.seconds);
+      instructions = result.instructions;
+    });
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  variants.forEach((variant, k) => {
+    const ratios = seconds[k].map((s, run) => seconds[0][run] / s);
+    const mips = (instructions / median(seconds[k]) / 1e6).toFixed(1);
+    console.log(`cpu, paging on, ${variant.name}: ${mips} MIPS` + (k === 0 ? "" : `, ${(median(ratios) * 100).toFixed(0)}% of plain (median of ${runs} paired runs)`));
+  });
 }
 
 
@@ -180,6 +215,7 @@ const wanted = (part: string) => parts.size === 0 || parts.has(part);
 if (wanted("cpu")) {
   measure(false);
   measure(true);
+  measureBreakpoints();
 }
 if (wanted("boot")) measureBoot();
 if (wanted("tui")) await measureTui();

@@ -14,6 +14,7 @@ import {
   descriptorTable, dmaKeys, guestPageWalk, hypercallRing, interrupts, lguestData, registers, segments, shadowPageWalk,
   taskState, timer,
 } from "../src/debug/views.ts";
+import { formatEvent } from "../src/trace/print.ts";
 import { debugSession, symbol, vmlinux } from "./helpers/debug-session.ts";
 
 const PAGE_OFFSET = 0xc0000000;
@@ -231,4 +232,17 @@ test("memory reads go through the Guest's own page tables and stop at the first 
   const physical = s.debug.resolve("p:0x1000");
   assert.deepEqual(physical, { address: 0x1000, physical: true });
   assert.match(JSON.stringify(s.debug.resolve("no_such_symbol")), /no symbol/);
+});
+
+test("onEvent hands a front end the trace's events, in the trace's order, with the trace's counts", () => {
+  const s = debugSession({ input });
+  const lines: string[] = [];
+  const stop = s.debug.onEvent((event, instructions) => lines.push(formatEvent(event, instructions)));
+  s.debug.runToInstruction(100_000);
+  s.run();
+  stop();
+  s.debug.continue();
+  s.run();
+  assert.deepEqual(lines, undisturbed.filter((line) => Number(/@(\d+):/.exec(line)![1]) <= 100_000));
+  assert.deepEqual(s.trace, undisturbed, "the tracer went on hearing every event");
 });

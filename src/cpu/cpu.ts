@@ -162,7 +162,7 @@ export class CPU {
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
-  // from book/cpu-debug.md:154 <<the CPU's other state>>
+  // from book/cpu-debug.md:170 <<the CPU's other state>>
   /** Code breakpoints and data watches in force, DR7's and the debugger's; undefined while there are none. */
   debugTraps: DebugTraps | undefined = undefined;
   /** The debugger's own breakpoints and watches, as it last set them. */
@@ -186,7 +186,7 @@ export class CPU {
   pendingDataBreakpoints = 0;
   /** The exception being raised is an instruction breakpoint: its frame keeps RF clear. */
   instructionBreakpoint = false;
-  // from book/cpu-debug.md:378 <<the CPU's other state>>
+  // from book/cpu-debug.md:394 <<the CPU's other state>>
   /** The #DB about to be delivered interrupts a repeated string instruction: RF in its frame. */
   debugTrapRestarts = false;
   // from book/cpu-x87.md:1156 <<the CPU's other state>>
@@ -226,7 +226,7 @@ export class CPU {
     this.flags = FLAGS_ALWAYS_ONE | IF;
     // from book/cpu-paging.md:374 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
-    // from book/cpu-debug.md:477 <<start in a flat 32-bit state>>
+    // from book/cpu-debug.md:493 <<start in a flat 32-bit state>>
     resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
@@ -770,7 +770,7 @@ export class CPU {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-  // from book/cpu-debug.md:369 <<CPU methods>>
+  // from book/cpu-debug.md:385 <<CPU methods>>
   /** An iteration of a repeated string instruction hit a data breakpoint: end the instruction here, to be restarted. */
   dataBreakpointPending(): boolean {
     if (this.attention === 0 || this.pendingDataBreakpoints === 0) return false;

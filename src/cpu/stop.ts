@@ -8,5 +8,5 @@ export const STOP_INTERRUPT = 2; // int n / int3 / into: cpu.exceptionVector, ei
 export const STOP_HALT = 3; // hlt
 export const STOP_SHUTDOWN = 4; // a triple fault: cpu.stopMessage says what happened
 export const STOP_UNSUPPORTED = 5; // something we do not implement: cpu.stopMessage says what
-// from book/cpu-debug.md:67
+// from book/cpu-debug.md:71
 export const STOP_DEBUG = 6; // for the debugger: stopAtInstruction, requestStop, or one of its traps (cpu.debugHit)

@@ -99,7 +99,7 @@ export class Debugger {
   private readonly watchpoints = new Map<number, Watchpoint>();
   private nextId = 1;
   private readonly stopListeners = new Set<(stop: Stop) => void>();
-  private readonly eventListeners = new Set<(event: HostEvent) => void>();
+  private readonly eventListeners = new Set<(event: HostEvent, instructions: number) => void>();
   private resumeWaiters: (() => void)[] = [];
   // from book/debugger.md:461 <<the debugger's private state>>
   /** finish's call depth and the instruction hook it displaced. */
@@ -370,8 +370,12 @@ export class Debugger {
 // from book/debugger.md:299
 
   // from book/debugger.md:659 <<hearing events>>
-  /** Subscribes to the Host's events (the tracer's lines); returns the unsubscribe function. */
-  onEvent(listener: (event: HostEvent) => void): () => void {
+  /**
+   * Subscribes to the Host's events (the tracer's lines, `formatEvent(event,
+   * instructions)`), each with the instruction count when it happened;
+   * returns the unsubscribe function.
+   */
+  onEvent(listener: (event: HostEvent, instructions: number) => void): () => void {
     this.eventListeners.add(listener);
     this.updateEventTap();
     return () => {
@@ -388,11 +392,11 @@ export class Debugger {
       this.cpu.onDeliver = listening ? this.deliveryTap : undefined;
     }
   }
-  // from book/debugger.md:690 <<hearing events>>
+  // from book/debugger.md:694 <<hearing events>>
   private heard(event: HostEvent): void {
     for (const listener of [...this.eventListeners]) {
       try {
-        listener(event);
+        listener(event, this.cpu.instructions);
       } catch {
         // as for stop listeners
       }
@@ -412,7 +416,7 @@ export class Debugger {
   }
 // from book/debugger.md:301
 
-  // from book/debugger.md:761 <<the run loop's side>>
+  // from book/debugger.md:765 <<the run loop's side>>
   /** Before a slice: undefined to run on, or a promise to wait for while stopped. */
   beforeRun(): Promise<void> | undefined {
     if (this.state === "running" && this.requested !== undefined) this.stopped(this.requested);
@@ -452,7 +456,7 @@ export class Debugger {
   }
 // from book/debugger.md:303
 
-  // from book/debugger.md:814 <<memory and registers for the front ends>>
+  // from book/debugger.md:818 <<memory and registers for the front ends>>
   /** The page directory a person's linear addresses go through: the Guest's own, or the CPU's. */
   private directory(): number | undefined {
     if (this.guest !== undefined) return this.guest.pgdirs[this.guest.pgdidx]?.cr3;
@@ -495,7 +499,7 @@ export class Debugger {
     const bytes = this.readMemory(linear, 4);
     return bytes.length === 4 ? (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0 : undefined;
   }
-  // from book/debugger.md:866 <<memory and registers for the front ends>>
+  // from book/debugger.md:870 <<memory and registers for the front ends>>
   /** Sets a register by gdb's i386 number (0-7 general, 8 eip, 9 eflags, 10-15 cs ss ds es fs gs); false if refused. */
   setRegister(number: number, value: number): boolean {
     const cpu = this.cpu;
@@ -517,7 +521,7 @@ export class Debugger {
   }
 // from book/debugger.md:305
 }
-// from book/debugger.md:721
+// from book/debugger.md:725
 
 function matches(condition: EventCondition, event: HostEvent): boolean {
   switch (condition.kind) {

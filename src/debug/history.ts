@@ -37,9 +37,9 @@ export class EventHistory {
   readonly sends: HeardEvent[] = [];
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly debug: Debugger, capacity = 512, private readonly sendsKept = 16) {
+  constructor(debug: Debugger, capacity = 512, private readonly sendsKept = 16) {
     this.ring = new Array(capacity).fill(undefined);
-    this.unsubscribe = debug.onEvent((event) => this.record(event));
+    this.unsubscribe = debug.onEvent((event, instructions) => this.record(event, instructions));
   }
 
   /** Stops listening. */
@@ -55,8 +55,8 @@ export class EventHistory {
     return events;
   }
 
-  private record(event: HostEvent): void {
-    const heard = { event, instructions: this.debug.cpu.instructions };
+  private record(event: HostEvent, instructions: number): void {
+    const heard = { event, instructions };
     this.ring[this.next] = heard;
     this.next = (this.next + 1) % this.ring.length;
     this.total++;

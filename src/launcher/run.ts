@@ -70,13 +70,12 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand, symbo
   if (command.tui !== undefined && !(process.stdin.isTTY && process.stdout.isTTY)) {
     throw new LaunchError("--tui needs a terminal: run it in one, with neither stdin nor stdout redirected");
   }
+  const debug = command.gdbPort !== undefined || command.tui !== undefined ? new Debugger({ cpu: guest.cpu, guest, symbols }) : undefined;
+  const gdb = command.gdbPort === undefined ? undefined : await attachGdb(command.gdbPort, guest, debug!);
   let tui: Tui | undefined;
   const console = new Console(host, guest, command.tui === undefined ? undefined : (bytes) => tui?.write(bytes));
-  const debug = command.gdbPort !== undefined || command.tui !== undefined ? new Debugger({ cpu: guest.cpu, guest, symbols }) : undefined;
-  let gdb: GdbServer | undefined;
   let ending: string | undefined;
   try {
-    if (command.gdbPort !== undefined) gdb = await attachGdb(command.gdbPort, guest, debug!);
     if (command.tui !== undefined) tui = startTui(command.tui.paused, debug!, guest, console);
     for (;;) {
       const stopped = debug?.beforeRun();
@@ -124,7 +123,7 @@ function traceSink(file: string | undefined): (line: string) => void {
   }
   return sink;
 }
-// from lguest.ts.md:1321 <<run the Guest until it powers off>>
+// from lguest.ts.md:1320 <<run the Guest until it powers off>>
 
 async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<GdbServer> {
   debug.pause();
@@ -135,7 +134,7 @@ async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<G
   process.stderr.write(`lguest: waiting for gdb: target remote 127.0.0.1:${server.port}\n`);
   return server;
 }
-// from lguest.ts.md:1350 <<run the Guest until it powers off>>
+// from lguest.ts.md:1349 <<run the Guest until it powers off>>
 
 function startTui(paused: boolean, debug: Debugger, guest: Guest, console: Console): Tui {
   if (paused) debug.pause();

@@ -41,7 +41,6 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
-  const top = layout.memoryBytes + PAGE_SIZE;
   let skipped = 0n;
   let guest: Guest | undefined;
   const now = () => EPOCH + BigInt(guest?.cpu.instructions ?? 0) * 10n + skipped;
