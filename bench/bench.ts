@@ -124,7 +124,9 @@ async function runGuestWith(mode: "plain" | "tui" | "breakpoint"): Promise<{ sec
   const { Host } = await import("../src/host/host.ts");
   const { PhysicalMemory, PAGE_SIZE } = await import("../src/cpu/memory.ts");
   const { layOutGuest } = await import("../src/launcher/layout.ts");
-  const { takeConsoleOutput } = await import("../src/launcher/console.ts");
+  const { ConsoleDevice } = await import("../src/devices/console.ts");
+  const { DeviceBus } = await import("../src/devices/bus.ts");
+  const { GuestLink } = await import("../src/devices/link.ts");
   const { Debugger } = await import("../src/debug/debugger.ts");
   const { readElfSymbols } = await import("../src/debug/symbols.ts");
   const { Tui } = await import("../src/tui/tui.ts");
@@ -153,6 +155,12 @@ async function runGuestWith(mode: "plain" | "tui" | "breakpoint"): Promise<{ sec
     if (mode === "breakpoint") debug.addBreakpoint({ address: debug.symbols.find("panic")!.address });
   }
   let output = "";
+  const console_ = new ConsoleDevice((bytes) => {
+    output += new TextDecoder().decode(bytes);
+    tui?.write(bytes);
+  });
+  const bus = new DeviceBus([console_]);
+  bus.attach(layout.devices, new GuestLink(host, guest, () => {}));
   const started = process.cpuUsage();
   for (;;) {
     const held = debug?.beforeRun();
@@ -163,11 +171,7 @@ async function runGuestWith(mode: "plain" | "tui" | "breakpoint"): Promise<{ sec
       continue;
     }
     if (result.kind === "dma") {
-      const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
-      if (bytes) {
-        output += new TextDecoder().decode(bytes);
-        tui?.write(bytes);
-      }
+      bus.handleDma(result.dmaGpa, result.key);
     } else if (result.kind === "dead") {
       break;
     } else if (result.kind === "timeslice" && result.halted && result.timerAt !== undefined && result.timerAt > now()) {

@@ -52,7 +52,7 @@ export class Tui {
   private readonly unsubscribe: () => void;
   private readonly restoreOnSignal = new Map<NodeJS.Signals, () => void>();
   private closed = false;
-  // from book/tui.md:1025 <<the TUI's state>>
+  // from book/tui.md:1032 <<the TUI's state>>
   private readonly state: PaneState = {
     debug: undefined!, guest: undefined!, history: undefined!, console: undefined!, codeAddress: undefined,
     walkAddress: undefined, memory: { address: 0, physical: false }, syntax: "att", before: undefined, consoleFocused: false,
@@ -106,7 +106,7 @@ export class Tui {
       process.on(signal, handler);
     }
     process.on("exit", this.closeOnExit);
-    // from book/tui.md:1049 <<put the terminal back on every way out>>
+    // from book/tui.md:1056 <<put the terminal back on every way out>>
     Object.assign(this.state, { debug: this.debug, guest: this.guest, history: this.history, console: this.console });
     // from book/tui.md:950
     this.timer = setInterval(() => this.tick(), 1000 / (options.refreshHz ?? REFRESH_HZ));
@@ -129,11 +129,17 @@ export class Tui {
   }
 
   private readonly closeOnExit = () => this.close();
-// from book/tui.md:997
+// from book/tui.md:998
 
   /** The Guest's console output. */
   write(bytes: Uint8Array): void {
     this.console.write(bytes);
+    this.dirty = true;
+  }
+
+  /** A note for the status line (a device's warning), shown until the next key. */
+  note(text: string): void {
+    this.message = text;
     this.dirty = true;
   }
 
@@ -147,7 +153,7 @@ export class Tui {
       else this.whenQuit = resolve;
     });
   }
-// from book/tui.md:1065
+// from book/tui.md:1072
 
   private stopped(_stop: Stop): void {
     this.state.before = this.atLastStop;
@@ -166,7 +172,7 @@ export class Tui {
     this.lastTick.instructions = instructions;
     if (this.debug.state === "running" || this.dirty) this.draw();
   }
-// from book/tui.md:1093
+// from book/tui.md:1100
 
   private draw(): void {
     if (this.closed) return;
@@ -222,7 +228,7 @@ export class Tui {
     if (box.width !== rect.width) box.width = rect.width;
     if (box.height !== rect.height) box.height = rect.height;
   }
-// from book/tui.md:1155
+// from book/tui.md:1162
 
   private paneLines(id: PaneId, width: number, height: number): string[] {
     const state = this.state;
@@ -288,7 +294,7 @@ export class Tui {
   private tabLine(current: PaneId | ViewId): string {
     return paneIds.map((id, n) => (id === current ? `{inverse} ${n + 1} ${paneTitles[id]} {/inverse}` : ` ${n + 1} ${paneTitles[id]} `)).join("");
   }
-// from book/tui.md:1231
+// from book/tui.md:1238
 
   private statusLine(width: number): string {
     if (this.prompt !== undefined) return ` {bold}${escape(this.prompt.label)}{/bold} ${escape(this.prompt.text)}█`;
@@ -305,7 +311,7 @@ export class Tui {
     const text = ` ${left}  ${middle.length > room ? middle.slice(0, Math.max(0, room)) : middle.padEnd(room)}  ${right} `;
     return escape(text);
   }
-// from book/tui.md:1265
+// from book/tui.md:1272
 
   private keypress(character: string | undefined, key: blessed.Widgets.Events.IKeyEventArg): void {
     if (this.closed || key.name === "return") return;
@@ -360,7 +366,7 @@ export class Tui {
   private ask(label: string, then: (answer: string) => string | undefined): void {
     this.prompt = { label, text: "", then };
   }
-// from book/tui.md:1331
+// from book/tui.md:1338
 
   private perform(action: Action): string | void {
     const debug = this.debug;
@@ -474,7 +480,7 @@ export class Tui {
         return this.quit();
     }
   }
-// from book/tui.md:1453
+// from book/tui.md:1460
 
   private command(run: () => string | undefined | void, onlyWhenStopped = false): string | undefined {
     let problem: string | undefined;
@@ -533,7 +539,7 @@ export class Tui {
     this.message = `watchpoint ${added.id} on ${length} bytes at ${place.physical ? "p:" : ""}${h8(added.address)} (${access})`;
     return undefined;
   }
-// from book/tui.md:1518
+// from book/tui.md:1525
 
   private isNarrow(): boolean {
     return layOut(this.screen.width as number, this.screen.height as number).kind === "narrow";
@@ -573,7 +579,7 @@ export class Tui {
     else if (covering === "events") this.scroll = Math.max(0, this.scroll - lines);
     else this.scroll = Math.max(0, this.scroll + lines);
   }
-// from book/tui.md:1564
+// from book/tui.md:1571
 
   private quit(): void {
     if (this.quitRequested) return;
@@ -587,7 +593,7 @@ export class Tui {
     this.quit();
   }
 }
-// from book/tui.md:1583
+// from book/tui.md:1590
 
 export function describeStop(stop: Stop | undefined): string {
   if (stop === undefined) return "";

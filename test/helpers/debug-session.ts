@@ -1,7 +1,7 @@
 // The book's Guest under the debugger core, in-process: laid out by the
 // launcher's layout code, run by the real Host in the launcher's slices
 // with its virtual clock, the console served by the launcher's own console
-// functions, and the trace written as `--trace=...,count` writes it. The
+// model through the device bus, and the trace written as `--trace=...,count` writes it. The
 // loop asks the debugger what the launcher's loop asks it (beforeRun,
 // cpuStopped, exited), synchronously: `run` returns when the debugger
 // has stopped the Guest or the Guest has died.
@@ -11,7 +11,9 @@ import { Host } from "../../src/host/host.ts";
 import type { Guest } from "../../src/host/guest.ts";
 import { PhysicalMemory, PAGE_SIZE } from "../../src/cpu/memory.ts";
 import { layOutGuest } from "../../src/launcher/layout.ts";
-import { giveConsoleInput, takeConsoleOutput } from "../../src/launcher/console.ts";
+import { ConsoleDevice } from "../../src/devices/console.ts";
+import { DeviceBus } from "../../src/devices/bus.ts";
+import { GuestLink } from "../../src/devices/link.ts";
 import { formatEvent } from "../../src/trace/print.ts";
 import { Debugger, type Stop } from "../../src/debug/debugger.ts";
 import { readElfSymbols } from "../../src/debug/symbols.ts";
@@ -53,7 +55,10 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
   guest = initialized.guest;
   const g = guest;
   const debug = new Debugger({ cpu: g.cpu, guest: g, symbols: readElfSymbols(vmlinux) });
-  const pending: Uint8Array[] = options.input === undefined ? [] : [new TextEncoder().encode(options.input)];
+  const console = new ConsoleDevice((bytes) => (session.output += new TextDecoder("latin1").decode(bytes)));
+  const bus = new DeviceBus([console]);
+  bus.attach(layout.devices, new GuestLink(host, g, () => {}));
+  if (options.input !== undefined) console.receive(new TextEncoder().encode(options.input));
   const session: DebugSession = {
     guest: g, host, debug, trace, output: "", dead: undefined,
     run() {
@@ -66,17 +71,16 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
           continue;
         }
         if (result.kind === "dma") {
-          const bytes = takeConsoleOutput(g, result.dmaGpa, result.key);
-          if (bytes) session.output += new TextDecoder("latin1").decode(bytes);
+          bus.handleDma(result.dmaGpa, result.key);
         } else if (result.kind === "dead") {
           session.dead = result.reason;
           debug.exited(result.reason, result.reason === "CRASH: Power down" ? 0 : 1);
           return debug.lastStop;
-        } else if (result.kind === "timeslice" && result.halted && pending.length === 0) {
+        } else if (result.kind === "timeslice" && result.halted && !console.inputWaiting()) {
           if (result.timerAt === undefined) throw new Error("halted for ever");
           if (result.timerAt > now()) skipped += result.timerAt - now();
         }
-        giveConsoleInput(host, g, pending);
+        bus.deliverInput();
       }
     },
   };
