@@ -17,7 +17,7 @@ import { stackToBook } from "./src/literate/bookmap.ts";
 import { runGuest } from "./src/launcher/run.ts";
 import type { LauncherDevice } from "./src/launcher/backend.ts";
 import { blockDevice } from "./src/launcher/block-file.ts";
-import { consoleDevice } from "./src/launcher/terminal.ts";
+import { consoleDevice, writeAll } from "./src/launcher/terminal.ts";
 import { screenConsole } from "./src/launcher/screen-console.ts";
 import { shareNetDevice } from "./src/launcher/sharenet.ts";
 import { tunNetDevice } from "./src/launcher/tap.ts";
@@ -87,10 +87,10 @@ function boot(
     throw error;
   }
 }
-// from lguest.ts.md:1077 <<run the launcher>>
+// from lguest.ts.md:1079 <<run the launcher>>
 function runBare(command: BareCommand): number | Promise<number> {
   const kernel = readNamedFile(command.kernel, "kernel");
-  const machine = makeBareMachine(kernel, command.kernel, command.memoryBytes, (bytes) => process.stdout.write(bytes));
+  const machine = makeBareMachine(kernel, command.kernel, command.memoryBytes, (bytes) => writeAll(1, bytes));
   if (command.clock === "real") {
     const started = process.hrtime.bigint();
     machine.cpu.timestamp = () => process.hrtime.bigint() - started;
@@ -100,7 +100,7 @@ function runBare(command: BareCommand): number | Promise<number> {
   if (machine.ending) console.error(`lguest: ${machine.ending}`);
   return machine.exitStatus ?? 1;
 }
-// from lguest.ts.md:1096 <<run the launcher>>
+// from lguest.ts.md:1098 <<run the launcher>>
 async function runBareUnderGdb(machine: BareMachine, port: number, symbols: SymbolTable): Promise<number> {
   const debug = new Debugger({ cpu: machine.cpu, symbols });
   debug.pause();
@@ -126,7 +126,7 @@ async function runBareUnderGdb(machine: BareMachine, port: number, symbols: Symb
     server.close();
   }
 }
-// from lguest.ts.md:1135 <<run the launcher>>
+// from lguest.ts.md:1137 <<run the launcher>>
 function openDevices(command: GuestCommand): LauncherDevice[] | Promise<LauncherDevice[]> {
   const warn = (line: string) => console.error(`lguest: ${line}`);
   const opened: LauncherDevice[] = [];
@@ -171,7 +171,7 @@ function closeDevices(devices: LauncherDevice[]): void {
 }
 // from lguest.ts.md:964
 
-// from lguest.ts.md:1185 <<report what went wrong>>
+// from lguest.ts.md:1187 <<report what went wrong>>
 function reportFailure(error: unknown): number {
   if (error instanceof LaunchError) {
     console.error(`lguest: ${error.message}`);

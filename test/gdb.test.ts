@@ -27,7 +27,7 @@ function launch(args: string[], input?: string): Promise<Launched> {
   const child = spawn("npx", ["tsx", "lguest", "--gdb=0", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "", stderr = "";
   child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString("latin1")));
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   if (input !== undefined) child.stdin!.end(input);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no gdb port after 60 s: ${stderr}`)), 60_000);
