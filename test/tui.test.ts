@@ -6,6 +6,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repository, shownValue, Terminal } from "./helpers/terminal.ts";
 import { keyTable } from "../src/tui/keys.ts";
@@ -252,16 +254,34 @@ describe("the TUI and the size of the terminal", () => {
   });
 });
 
-describe("the TUI with a Guest that runs", () => {
+describe("the TUI with a Guest that runs, a disk and a trace file", () => {
   let terminal: Terminal;
+  const folder = mkdtempSync(join(tmpdir(), "lguest-tui-run-"));
+  const traceFile = join(folder, "trace.txt"), disk = join(folder, "disk.img");
   before(async () => {
-    terminal = Terminal.lguest(["--tui", "--clock=virtual", "64m", "images/vmlinux"], { width: 120, height: 40 });
+    writeFileSync(disk, new Uint8Array(1 << 20));
+    terminal = Terminal.lguest(
+      ["--tui", "--clock=virtual", "--trace=count", `--trace-file=${traceFile}`, `--block=${disk}`, "64m", "images/vmlinux"],
+      { width: 120, height: 40 },
+    );
   });
-  after(() => terminal.kill());
+  after(() => {
+    terminal.kill();
+    rmSync(folder, { recursive: true, force: true });
+  });
 
-  test("it starts running: the console shows the Guest's boot and its prompt", async () => {
+  test("it starts running: the console shows the Guest's boot, its devices and its prompt", async () => {
     await terminal.waitForLine(/│guest> /);
-    assert.ok(terminal.screen().some((row) => row.includes("lguest bus: device 0: console")));
+    const screen = terminal.screen();
+    assert.ok(screen.some((row) => row.includes("lguest bus: device 0: block, irq 1")), "the --block device is on the bus");
+    assert.ok(screen.some((row) => row.includes("lguest bus: device 1: console, irq 2")));
+  });
+
+  test("--trace-file gets the trace while the TUI runs: the events pane's lines are in it", async () => {
+    const events = terminal.screen().map((row) => /││(guest 0 @\d+: [^│]*?)\s*│$/.exec(row)?.[1]).filter((line) => line !== undefined);
+    assert.ok(events.length > 0, "the events pane shows events");
+    const traced = readFileSync(traceFile, "utf8").split("\n");
+    for (const line of events) assert.ok(traced.some((t) => t.startsWith(line!)), `the trace file has ${line}`);
   });
 
   test("keys typed while the console has the keyboard reach the Guest, and ^] takes it back", async () => {

@@ -96,7 +96,7 @@ export async function runGuest(
     // from lguest.ts.md:1497 <<attach the debugger and its front ends>>
     const debug = command.gdbPort !== undefined || command.tui !== undefined ? new Debugger({ cpu: guest.cpu, guest, symbols }) : undefined;
     if (command.gdbPort !== undefined) gdb = await attachGdb(command.gdbPort, guest, debug!);
-    // from lguest.ts.md:1560 <<attach the debugger and its front ends>>
+    // from lguest.ts.md:1562 <<attach the debugger and its front ends>>
     if (command.tui !== undefined) tui = startTui(command.tui.paused, debug!, guest, devices, control);
     // from lguest.ts.md:1346 <<run the Guest until it powers off>>
     for (const { backend } of devices) backend.start?.(control);
@@ -202,7 +202,7 @@ async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<G
   process.stderr.write(`lguest: waiting for gdb: target remote 127.0.0.1:${server.port}\n`);
   return server;
 }
-// from lguest.ts.md:1564 <<run the Guest until it powers off>>
+// from lguest.ts.md:1566 <<run the Guest until it powers off>>
 
 function startTui(paused: boolean, debug: Debugger, guest: Guest, devices: LauncherDevice[], control: RunControl): Tui {
   const screen = devices.map((d) => d.backend).find((backend): backend is ScreenConsole => backend instanceof ScreenConsole)!;
@@ -215,6 +215,7 @@ function startTui(paused: boolean, debug: Debugger, guest: Guest, devices: Launc
       control.stop(0);
       if (debug.state === "stopped") debug.continue();
     },
+    wake: () => control.wake(),
   });
   screen.show = (bytes) => tui.write(bytes);
   return tui;

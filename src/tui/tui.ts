@@ -22,6 +22,8 @@ export interface TuiOptions {
   typeToGuest(bytes: Uint8Array): void;
   /** The person quit; the Launcher ends the run. */
   onQuit(): void;
+  /** The Launcher may be waiting for a halted Guest's timer: a command wakes it, to take effect at once. */
+  wake?(): void;
   /** The terminal; the process's own by default. */
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
@@ -31,7 +33,7 @@ export interface TuiOptions {
 
 /** Redraws per second while the Guest runs. */
 export const REFRESH_HZ = 5;
-// from book/tui.md:905
+// from book/tui.md:907
 
 export class Tui {
   readonly console = new ConsoleText();
@@ -52,7 +54,7 @@ export class Tui {
   private readonly unsubscribe: () => void;
   private readonly restoreOnSignal = new Map<NodeJS.Signals, () => void>();
   private closed = false;
-  // from book/tui.md:1032 <<the TUI's state>>
+  // from book/tui.md:1034 <<the TUI's state>>
   private readonly state: PaneState = {
     debug: undefined!, guest: undefined!, history: undefined!, console: undefined!, codeAddress: undefined,
     walkAddress: undefined, memory: { address: 0, physical: false }, syntax: "att", before: undefined, consoleFocused: false,
@@ -71,7 +73,7 @@ export class Tui {
   private whenQuit: (() => void) | undefined = undefined;
   private lastTick = { time: 0, instructions: 0, mips: 0 };
   private readonly controlCs: number[] = [];
-// from book/tui.md:926
+// from book/tui.md:928
 
   constructor(options: TuiOptions) {
     this.options = options;
@@ -95,7 +97,7 @@ export class Tui {
     this.unsubscribe = this.debug.onStop((stop) => this.stopped(stop));
     this.screen.on("keypress", (character: string | undefined, key: blessed.Widgets.Events.IKeyEventArg) => this.keypress(character, key));
     this.screen.on("resize", () => this.draw());
-    // from book/tui.md:980 <<put the terminal back on every way out>>
+    // from book/tui.md:982 <<put the terminal back on every way out>>
     const signals: [NodeJS.Signals, number][] = [["SIGTERM", 15], ["SIGHUP", 1], ["SIGINT", 2], ["SIGQUIT", 3]];
     for (const [signal, number] of signals) {
       const handler = () => {
@@ -106,9 +108,9 @@ export class Tui {
       process.on(signal, handler);
     }
     process.on("exit", this.closeOnExit);
-    // from book/tui.md:1056 <<put the terminal back on every way out>>
+    // from book/tui.md:1058 <<put the terminal back on every way out>>
     Object.assign(this.state, { debug: this.debug, guest: this.guest, history: this.history, console: this.console });
-    // from book/tui.md:950
+    // from book/tui.md:952
     this.timer = setInterval(() => this.tick(), 1000 / (options.refreshHz ?? REFRESH_HZ));
     this.timer.unref();
     if (this.debug.lastStop !== undefined && this.debug.state === "stopped") this.stopped(this.debug.lastStop);
@@ -129,7 +131,7 @@ export class Tui {
   }
 
   private readonly closeOnExit = () => this.close();
-// from book/tui.md:998
+// from book/tui.md:1000
 
   /** The Guest's console output. */
   write(bytes: Uint8Array): void {
@@ -153,7 +155,7 @@ export class Tui {
       else this.whenQuit = resolve;
     });
   }
-// from book/tui.md:1072
+// from book/tui.md:1074
 
   private stopped(_stop: Stop): void {
     this.state.before = this.atLastStop;
@@ -172,7 +174,7 @@ export class Tui {
     this.lastTick.instructions = instructions;
     if (this.debug.state === "running" || this.dirty) this.draw();
   }
-// from book/tui.md:1100
+// from book/tui.md:1102
 
   private draw(): void {
     if (this.closed) return;
@@ -228,7 +230,7 @@ export class Tui {
     if (box.width !== rect.width) box.width = rect.width;
     if (box.height !== rect.height) box.height = rect.height;
   }
-// from book/tui.md:1162
+// from book/tui.md:1164
 
   private paneLines(id: PaneId, width: number, height: number): string[] {
     const state = this.state;
@@ -294,7 +296,7 @@ export class Tui {
   private tabLine(current: PaneId | ViewId): string {
     return paneIds.map((id, n) => (id === current ? `{inverse} ${n + 1} ${paneTitles[id]} {/inverse}` : ` ${n + 1} ${paneTitles[id]} `)).join("");
   }
-// from book/tui.md:1238
+// from book/tui.md:1240
 
   private statusLine(width: number): string {
     if (this.prompt !== undefined) return ` {bold}${escape(this.prompt.label)}{/bold} ${escape(this.prompt.text)}█`;
@@ -311,7 +313,7 @@ export class Tui {
     const text = ` ${left}  ${middle.length > room ? middle.slice(0, Math.max(0, room)) : middle.padEnd(room)}  ${right} `;
     return escape(text);
   }
-// from book/tui.md:1272
+// from book/tui.md:1274
 
   private keypress(character: string | undefined, key: blessed.Widgets.Events.IKeyEventArg): void {
     if (this.closed || key.name === "return") return;
@@ -332,6 +334,7 @@ export class Tui {
         this.message = undefined;
         const action = keyActions.get(name);
         if (action !== undefined) this.perform(action);
+        this.options.wake?.();
       }
       this.draw();
     } catch (error) {
@@ -354,6 +357,7 @@ export class Tui {
       this.prompt = undefined;
       const problem = prompt.then(prompt.text.trim());
       if (problem !== undefined) this.message = problem;
+      this.options.wake?.();
     } else if (key.name === "backspace") {
       prompt.text = prompt.text.slice(0, -1);
     } else if (key.full === "C-u") {
@@ -366,7 +370,7 @@ export class Tui {
   private ask(label: string, then: (answer: string) => string | undefined): void {
     this.prompt = { label, text: "", then };
   }
-// from book/tui.md:1338
+// from book/tui.md:1342
 
   private perform(action: Action): string | void {
     const debug = this.debug;
@@ -480,7 +484,7 @@ export class Tui {
         return this.quit();
     }
   }
-// from book/tui.md:1460
+// from book/tui.md:1464
 
   private command(run: () => string | undefined | void, onlyWhenStopped = false): string | undefined {
     let problem: string | undefined;
@@ -539,7 +543,7 @@ export class Tui {
     this.message = `watchpoint ${added.id} on ${length} bytes at ${place.physical ? "p:" : ""}${h8(added.address)} (${access})`;
     return undefined;
   }
-// from book/tui.md:1525
+// from book/tui.md:1529
 
   private isNarrow(): boolean {
     return layOut(this.screen.width as number, this.screen.height as number).kind === "narrow";
@@ -579,7 +583,7 @@ export class Tui {
     else if (covering === "events") this.scroll = Math.max(0, this.scroll - lines);
     else this.scroll = Math.max(0, this.scroll + lines);
   }
-// from book/tui.md:1571
+// from book/tui.md:1575
 
   private quit(): void {
     if (this.quitRequested) return;
@@ -593,7 +597,7 @@ export class Tui {
     this.quit();
   }
 }
-// from book/tui.md:1590
+// from book/tui.md:1594
 
 export function describeStop(stop: Stop | undefined): string {
   if (stop === undefined) return "";
