@@ -124,7 +124,7 @@ export function codePane(state: PaneState, width: number, height: number): strin
   const first = Math.max(0, Math.min(centerLine - before, lines.length - height));
   return lines.slice(first, first + height);
 }
-// from book/tui.md:432
+// from book/tui.md:431
 
 export function pageTablesPane(state: PaneState, width: number): string[] {
   const address = state.walkAddress ?? currentAddress(state.debug);
@@ -160,7 +160,7 @@ const flagOrder = ["present", "writable", "read-only", "user", "supervisor", "wr
 function inOrder(flags: string[]): string[] {
   return [...flags].sort((a, b) => flagOrder.indexOf(a) - flagOrder.indexOf(b));
 }
-// from book/tui.md:481
+// from book/tui.md:480
 
 export function dmaPane(state: PaneState, width: number, height: number): string[] {
   const lines: string[] = [];
@@ -177,7 +177,7 @@ export function dmaPane(state: PaneState, width: number, height: number): string
   for (const send of sends) lines.push(escape(formatEvent(send.event, send.instructions)));
   return lines;
 }
-// from book/tui.md:509
+// from book/tui.md:508
 
 export function hostPane(state: PaneState, width: number): string[] {
   const guest = state.guest, lines: string[] = [];
@@ -212,7 +212,7 @@ export function hostPane(state: PaneState, width: number): string[] {
   }
   return lines;
 }
-// from book/tui.md:552
+// from book/tui.md:551
 
 export function eventsPane(state: PaneState, height: number): string[] {
   return state.history.tail(height).map((heard) => escape(formatEvent(heard.event, heard.instructions)));
@@ -223,7 +223,7 @@ export function consolePane(state: PaneState, width: number, height: number): st
   if (state.consoleFocused && lines.length > 0) lines[lines.length - 1] += "{inverse} {/inverse}";
   return lines;
 }
-// from book/tui.md:583
+// from book/tui.md:582
 
 function describe(entry: DescriptorView | undefined): string {
   if (entry === undefined) return "(not mapped)";
@@ -287,7 +287,7 @@ export function tssView(state: PaneState): string[] {
     "the Host's, on the Switcher's page, where the Guest's registers are saved.",
   ];
 }
-// from book/tui.md:654
+// from book/tui.md:653
 
 export function memoryView(state: PaneState, height: number): string[] {
   const { address, physical } = state.memory;
