@@ -27,7 +27,7 @@ function launch(args: string[], input?: string): Promise<Launched> {
   const child = spawn("npx", ["tsx", "lguest", "--gdb=0", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "", stderr = "";
   child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString("latin1")));
-  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   if (input !== undefined) child.stdin!.end(input);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no gdb port after 60 s: ${stderr}`)), 60_000);
@@ -110,7 +110,7 @@ test("gdb on a bare test kernel: software and hardware breakpoints and a watchpo
     const [kernel, qemu, sdm] = line.split("\t");
     if (kernel === "debug") expected = expected.replace(qemu + "\n", sdm + "\n");
   }
-  assert.equal(machine.stdout(), expected, "the kernel's breakpoints and watchpoints behave as without gdb");
+  assert.equal(machine.stdout(), expected, `the kernel's breakpoints and watchpoints behave as without gdb (stderr: ${machine.stderr()})`);
 });
 
 /** A packet with its checksum. */

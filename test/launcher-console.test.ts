@@ -5,11 +5,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { LHCALL_BIND_DMA } from "../src/host/constants.ts";
-import { giveConsoleInput, takeConsoleOutput } from "../src/launcher/console.ts";
+import { ConsoleDevice } from "../src/devices/console.ts";
+import { DeviceBus } from "../src/devices/bus.ts";
+import { GuestLink } from "../src/devices/link.ts";
+import type { TinyGuest } from "./helpers/tiny-guest.ts";
 import { boot, SCRATCH, tinyGuest } from "./helpers/tiny-guest.ts";
 import { hcall, jmpSelf } from "./helpers/x86.ts";
 
 const TEXT = 0xb000;
+
+/** The console model on its bus, as the Launcher has it, writing into `output`. */
+function consoleOn(t: TinyGuest, output: Uint8Array[] = []) {
+  const console = new ConsoleDevice((bytes) => output.push(bytes));
+  const bus = new DeviceBus([console]);
+  bus.attach([{ index: 0, pfn: 0, memory: new Uint8Array(0) }], new GuestLink(t.host, t.guest, () => {}));
+  return { console, bus, output };
+}
 
 /** An lguest_dma at `at` with the given [address, length] pieces. */
 function writeDma(ram: DataView, at: number, pieces: [number, number][]): void {
@@ -25,9 +36,10 @@ test("console output takes every piece of the send, with its u16 length, and rep
   t.run(1_000);
   new Uint8Array(t.ram.buffer).set(new TextEncoder().encode("Hello, world"), TEXT);
   writeDma(t.ram, SCRATCH, [[TEXT, 5], [TEXT + 5, 7], [TEXT, 1]]);
-  const bytes = takeConsoleOutput(t.guest, SCRATCH, 0);
+  const { bus, output } = consoleOn(t);
+  bus.handleDma(SCRATCH, 0);
   assert.equal(t.guest.dead, undefined);
-  assert.equal(new TextDecoder().decode(bytes), "Hello, worldH");
+  assert.deepEqual(output.map((bytes) => new TextDecoder().decode(bytes)), ["Hello, worldH"]);
   assert.equal(t.u32(SCRATCH), 13);
 });
 
@@ -35,12 +47,14 @@ test("console input fills the bound buffer's pieces in order, each up to its u16
   const t = tinyGuest([...boot, ...hcall(LHCALL_BIND_DMA, 0, SCRATCH, (1 << 8) | 3), ...jmpSelf]);
   writeDma(t.ram, SCRATCH, [[TEXT, 2], [TEXT + 0x100, 3]]);
   t.run(1_000);
-  const pending = [new TextEncoder().encode("hel"), new TextEncoder().encode("lo")];
-  assert.equal(giveConsoleInput(t.host, t.guest, pending), true);
+  const { console, bus } = consoleOn(t);
+  console.receive(new TextEncoder().encode("hel"));
+  console.receive(new TextEncoder().encode("lo"));
+  bus.deliverInput();
   assert.equal(t.guest.dead, undefined);
   const text = (gpa: number, length: number) => new TextDecoder().decode(new Uint8Array(t.ram.buffer, gpa, length));
   assert.equal(text(TEXT, 2), "he");
   assert.equal(text(TEXT + 0x100, 3), "llo");
   assert.equal(t.u32(SCRATCH), 5);
-  assert.equal(pending.length, 0);
+  assert.equal(console.inputWaiting(), false);
 });

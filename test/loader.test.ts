@@ -3,7 +3,8 @@
 // src/launcher.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { layOutGuest, type DeviceRequirements } from "../src/launcher/layout.ts";
+import { layOutGuest } from "../src/launcher/layout.ts";
+import type { DeviceRequirements } from "../src/devices/device.ts";
 import { guessPageOffset } from "../src/launcher/kernel.ts";
 import { LaunchError } from "../src/launcher/launch-error.ts";
 import { buildBzImage, buildElf, genuine, kernelText, movEaxLoads, u16, u32 } from "./helpers/images.ts";

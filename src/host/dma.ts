@@ -12,6 +12,8 @@ export interface KeyIdentity {
   offset: number;
   /** Whether the memory is shared with other Guests: sends go to them, not the Launcher. */
   shared: boolean;
+  /** Whether some of those Guests may be outside this Host (H:535). */
+  beyondHost?: boolean;
 }
 
 /** get_futex_key: the identity of `key`, or undefined if it is not a valid key (spec 8.4). */
@@ -21,7 +23,8 @@ export function keyIdentity(guest: Guest, key: number): KeyIdentity | undefined 
   if (key >= guest.memory.ramSize) {
     const page = guest.memory.pageAt(key)!;
     if (guest.host.sharedPages.has(page)) {
-      return { space: page.buffer, offset: page.byteOffset + (key % PAGE_SIZE), shared: true };
+      const beyondHost = guest.host.sharedBeyondHost.has(page);
+      return { space: page.buffer, offset: page.byteOffset + (key % PAGE_SIZE), shared: true, beyondHost };
     }
   }
   return { space: guest, offset: key, shared: false };
@@ -30,7 +33,7 @@ export function keyIdentity(guest: Guest, key: number): KeyIdentity | undefined 
 function sameKey(a: KeyIdentity, b: KeyIdentity): boolean {
   return a.space === b.space && a.offset === b.offset;
 }
-// from book/host-dma.md:99
+// from book/host-dma.md:102
 
 /** One BIND_DMA (lguest_dma_info). */
 export interface DmaBinding {
@@ -43,7 +46,7 @@ export interface DmaBinding {
   guest: Guest;
   irq: number;
 }
-// from book/host-dma.md:135
+// from book/host-dma.md:138
 
 /** LHCALL_BIND_DMA: true (eax = 1) if bound or unbound (spec 8.5). */
 export function bindDma(guest: Guest, key: number, dmas: number, count: number, irq: number): boolean {
@@ -91,7 +94,7 @@ export function releaseAllDma(guest: Guest): void {
     guest.dma[slot] = undefined;
   }
 }
-// from book/host-dma.md:205
+// from book/host-dma.md:208
 
 /** LHCALL_SEND_DMA (spec 8.6). */
 export function sendDma(guest: Guest, key: number, dma: number): void {
@@ -109,6 +112,11 @@ export function sendDma(guest: Guest, key: number, dma: number): void {
   }
   for (let attempt = 0; attempt < 2; attempt++) {
     const target = guest.host.bindings.find((b) => b.guest !== guest && sameKey(b.key, identity));
+    if (target === undefined && identity.beyondHost) {
+      guest.pendingDma = { dmaGpa: dma, key };
+      traceSend(guest, key, dma, "launcher");
+      return;
+    }
     if (target === undefined) {
       traceSend(guest, key, dma, "dropped");
       return;
@@ -128,7 +136,7 @@ function traceSend(
     ...(to === undefined ? {} : { to: to.id }), ...(length === undefined ? {} : { length }),
   });
 }
-// from book/host-dma.md:265
+// from book/host-dma.md:288
 
 /** dma_transfer: copies a send into the first free buffer of a binding (spec 8.6). */
 function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: number): "delivered" | "full" | "failed" {
@@ -164,7 +172,7 @@ function dmaTransfer(sender: Guest, dma: number, binding: DmaBinding, key: numbe
   traceSend(sender, key, dma, i === binding.count ? "full" : "delivered", receiver, length);
   return i === binding.count ? "full" : "delivered";
 }
-// from book/host-dma.md:314
+// from book/host-dma.md:337
 
 /** check_dma_list: every piece in memory, at most a page, within one page (spec 8.5). */
 function checkDmaList(guest: Guest, dma: LguestDma): boolean {
@@ -172,7 +180,7 @@ function checkDmaList(guest: Guest, dma: LguestDma): boolean {
   if (bad !== undefined) guest.kill(`bad DMA entry: ${bad.len}@${hex(bad.addr)}`);
   return bad === undefined;
 }
-// from book/host-dma.md:329
+// from book/host-dma.md:352
 
 /** do_dma and copy_data: the bytes copied, or 0 if a descriptor is bad. */
 function copyData(sender: Guest, source: LguestDma, receiver: Guest, destination: LguestDma): number {
@@ -197,7 +205,7 @@ function copyData(sender: Guest, source: LguestDma, receiver: Guest, destination
   }
   return total;
 }
-// from book/host-dma.md:373
+// from book/host-dma.md:396
 
 /** get_dma_buffer: this Guest's first free buffer bound to `key`, and its irq; dma 0 if none (spec 2.7). */
 export function getDmaBuffer(guest: Guest, key: number): { dma: number; irq: number } {

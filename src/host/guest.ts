@@ -5,14 +5,14 @@ import { CPU } from "../cpu/cpu.ts";
 import type { PhysicalMemory } from "../cpu/memory.ts";
 import { PAGE_SIZE } from "./constants.ts";
 import type { Host, InitializeRequest } from "./host.ts";
-// from book/host.md:849 <<guest.ts imports>>
+// from book/host.md:860 <<guest.ts imports>>
 import { HostFrames } from "./frames.ts";
 import { setUpGuestRegisters, setUpSwitcher } from "./switcher.ts";
 import { initGuestPagetable } from "./page-tables.ts";
 import { setupGuestGdt } from "./segments.ts";
 // from book/host-page-tables.md:79 <<guest.ts imports>>
 import { SHADOW_DIRECTORIES, type ShadowDirectory } from "./page-tables.ts";
-// from book/host-dma.md:121 <<guest.ts imports>>
+// from book/host-dma.md:124 <<guest.ts imports>>
 import type { DmaBinding } from "./dma.ts";
 import { LGUEST_MAX_DMA } from "./constants.ts";
 // from book/switcher.md:288 <<guest.ts imports>>
@@ -81,7 +81,7 @@ export class Guest {
   /** Which one the CPU is using. */
   pgdidx = 0;
   // from book/host.md:497
-  // from book/host-dma.md:114 <<the guest's DMA state>>
+  // from book/host-dma.md:117 <<the guest's DMA state>>
   /** The Guest's binding slots (spec 8.5). */
   readonly dma: (DmaBinding | undefined)[] = new Array(LGUEST_MAX_DMA).fill(undefined);
   /** A SEND_DMA for the Launcher, from this run: the gpa of the lguest_dma and the key. */
@@ -105,7 +105,7 @@ export class Guest {
   pausedQuantum: PausedQuantum | undefined = undefined;
 // from book/host.md:499
 
-  // from book/host.md:833 <<the guest's constructor>>
+  // from book/host.md:844 <<the guest's constructor>>
   constructor(host: Host, id: number, request: InitializeRequest, firstHostFrame: number) {
     this.host = host;
     this.id = id;

@@ -24,7 +24,7 @@ export interface HostOptions {
   wake?: (guest: Guest) => void;
 }
 
-// from book/host.md:769 <<the Launcher's requests and their results>>
+// from book/host.md:771 <<the Launcher's requests and their results>>
 /** LHREQ_INITIALIZE's arguments (spec 2.2), plus the memory they describe. */
 export interface InitializeRequest {
   /** The Guest's memory: RAM from 0, device pages mapped above it. */
@@ -39,12 +39,17 @@ export interface InitializeRequest {
   pageOffset: number;
   /** Device pages mapped into `memory` that other Guests map too (the --sharenet page). */
   sharedPages?: Uint8Array[];
+  /**
+   * Shared pages that other Launchers' Guests share too: a send to a key in
+   * one that no Guest of this Host has bound goes to the Launcher (H:535).
+   */
+  sharedBeyondHost?: Uint8Array[];
 }
 
 export type InitializeResult =
   | { ok: true; guest: Guest }
   | { ok: false; error: "EINVAL" | "ENOSPC" | "ENOMEM"; message: string };
-// from book/host.md:875 <<the Launcher's requests and their results>>
+// from book/host.md:886 <<the Launcher's requests and their results>>
 
 /** What one call of Host.run ended with (spec 2.3). */
 export type RunResult =
@@ -61,7 +66,7 @@ export type RunResult =
   | { kind: "timeslice"; halted: boolean; timerAt?: bigint }
   /** A debugger stopped the CPU between two instructions; the next run carries on from there. */
   | { kind: "paused" };
-// from book/host.md:1113 <<the Launcher's requests and their results>>
+// from book/host.md:1124 <<the Launcher's requests and their results>>
 
 export type GetDmaResult = { ok: true; dma: number } | { ok: false; error: "ENOENT" };
 export type IrqResult = { ok: true } | { ok: false; error: "EINVAL" | "ENOENT" };
@@ -80,6 +85,8 @@ export class Host {
   readonly bindings: DmaBinding[] = [];
   /** Device pages that are shared mappings: keys in them are shared keys (spec 8.4). */
   readonly sharedPages = new WeakSet<Uint8Array>();
+  /** Shared pages whose Guests may also live outside this Host (H:535). */
+  readonly sharedBeyondHost = new WeakSet<Uint8Array>();
   private seed: number;
 
   constructor(options: HostOptions = {}) {
@@ -91,7 +98,7 @@ export class Host {
     this.seed = options.seed ?? 1;
   }
 
-  // from book/host.md:803 <<LHREQ_INITIALIZE>>
+  // from book/host.md:810 <<LHREQ_INITIALIZE>>
   /** LHREQ_INITIALIZE: makes a Guest ready to run its first instruction (spec 2.2). */
   initialize(request: InitializeRequest): InitializeResult {
     const { memory, pfnLimit, pgdir, start, pageOffset } = request;
@@ -111,11 +118,15 @@ export class Host {
     const guest = new Guest(this, id, request, firstHostFrame);
     this.guests[id] = guest;
     for (const page of request.sharedPages ?? []) this.sharedPages.add(page);
+    for (const page of request.sharedBeyondHost ?? []) {
+      this.sharedPages.add(page);
+      this.sharedBeyondHost.add(page);
+    }
     return { ok: true, guest };
   }
-// from book/host.md:736
+// from book/host.md:738
 
-  // from book/host.md:902 <<running a Guest>>
+  // from book/host.md:913 <<running a Guest>>
   /** Runs the Guest until something needs the Launcher (spec 2.3). Never throws. */
   run(guest: Guest, maxInstructions: number): RunResult {
     if (guest.dead === undefined) {
@@ -129,9 +140,9 @@ export class Host {
     }
     return { kind: "dead", reason: guest.dead! };
   }
-// from book/host.md:738
+// from book/host.md:740
 
-  // from book/host.md:1119 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
+  // from book/host.md:1130 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
   /** LHREQ_GETDMA: a buffer this Guest bound to `key`, with its irq written into used_len (spec 2.7). */
   getDma(guest: Guest, key: number): GetDmaResult {
     if (guest.dead !== undefined) return { ok: false, error: "ENOENT" };
@@ -153,9 +164,9 @@ export class Host {
   setBreak(on: boolean, guest?: Guest): void {
     for (const target of guest ? [guest] : this.guests) if (target) target.breakOut = on;
   }
-// from book/host.md:740
+// from book/host.md:742
 
-  // from book/host.md:1151 <<releasing a Guest>>
+  // from book/host.md:1162 <<releasing a Guest>>
   /** Closing /dev/lguest: frees the Guest's slot and its DMA bindings. */
   release(guest: Guest): void {
     if (this.guests[guest.id] !== guest) return;
@@ -163,7 +174,7 @@ export class Host {
     releaseAllDma(guest);
     this.guests[guest.id] = undefined;
   }
-// from book/host.md:742
+// from book/host.md:744
 
   /** A seeded 32-bit random number (mulberry32). */
   random32(): number {

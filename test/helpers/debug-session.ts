@@ -11,7 +11,9 @@ import { Host } from "../../src/host/host.ts";
 import type { Guest } from "../../src/host/guest.ts";
 import { PhysicalMemory, PAGE_SIZE } from "../../src/cpu/memory.ts";
 import { layOutGuest } from "../../src/launcher/layout.ts";
-import { giveConsoleInput, takeConsoleOutput } from "../../src/launcher/console.ts";
+import { ConsoleDevice } from "../../src/devices/console.ts";
+import { DeviceBus } from "../../src/devices/bus.ts";
+import { GuestLink } from "../../src/devices/link.ts";
 import { formatEvent } from "../../src/trace/print.ts";
 import { Debugger, type Stop } from "../../src/debug/debugger.ts";
 import { readElfSymbols } from "../../src/debug/symbols.ts";
@@ -34,10 +36,12 @@ export interface DebugSession {
   run(): Stop | undefined;
 }
 
-export function debugSession(options: { input?: string; debugger?: boolean } = {}): DebugSession {
+export function debugSession(options: { input?: string } = {}): DebugSession {
+  const decoder = new TextDecoder("latin1");
+  const console = new ConsoleDevice((bytes) => (session.output += decoder.decode(bytes)));
+  const bus = new DeviceBus([console]);
   const layout = layOutGuest({
-    memoryBytes: 64 * 1024 * 1024, kernel: vmlinux, kernelName: "vmlinux",
-    devices: [{ type: 1, features: 0, pages: 0, description: "console" }], kernelArguments: [],
+    memoryBytes: 64 * 1024 * 1024, kernel: vmlinux, kernelName: "vmlinux", devices: bus.requirements, kernelArguments: [],
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
@@ -52,8 +56,10 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
   if (!initialized.ok) throw new Error(initialized.message);
   guest = initialized.guest;
   const g = guest;
+  bus.attach(layout.devices, new GuestLink(host, g, () => {}));
+  if (options.input !== undefined) console.receive(new TextEncoder().encode(options.input));
+  console.end();
   const debug = new Debugger({ cpu: g.cpu, guest: g, symbols: readElfSymbols(vmlinux) });
-  const pending: Uint8Array[] = options.input === undefined ? [] : [new TextEncoder().encode(options.input)];
   const session: DebugSession = {
     guest: g, host, debug, trace, output: "", dead: undefined,
     run() {
@@ -66,17 +72,18 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
           continue;
         }
         if (result.kind === "dma") {
-          const bytes = takeConsoleOutput(g, result.dmaGpa, result.key);
-          if (bytes) session.output += new TextDecoder("latin1").decode(bytes);
+          bus.handleDma(result.dmaGpa, result.key);
         } else if (result.kind === "dead") {
           session.dead = result.reason;
           debug.exited(result.reason, result.reason === "CRASH: Power down" ? 0 : 1);
           return debug.lastStop;
-        } else if (result.kind === "timeslice" && result.halted && pending.length === 0) {
+        }
+        const before = g.irqsPending;
+        bus.deliverInput();
+        if (result.kind === "timeslice" && result.halted && g.irqsPending === before) {
           if (result.timerAt === undefined) throw new Error("halted for ever");
           if (result.timerAt > now()) skipped += result.timerAt - now();
         }
-        giveConsoleInput(host, g, pending);
       }
     },
   };

@@ -1,7 +1,7 @@
 // A whole machine for tests: the book's Guest kernel laid out by the
-// launcher's layout code, run by the real Host, with the console's DMA
-// served by the launcher's own console functions, in-process and on a
-// virtual clock. It records what the Host's trace reports, so tests can
+// launcher's layout code, run by the real Host, with its DMA served by the
+// launcher's own device models (the console, and any others a test adds)
+// through the device bus, in-process and on a virtual clock. It records what the Host's trace reports, so tests can
 // ask which hypercalls ran and which traps were reflected.
 import { Host } from "../../src/host/host.ts";
 import type { Guest } from "../../src/host/guest.ts";
@@ -9,7 +9,10 @@ import type { HostEvent } from "../../src/host/trace.ts";
 import { PhysicalMemory, PAGE_SIZE } from "../../src/cpu/memory.ts";
 import type { CPU } from "../../src/cpu/cpu.ts";
 import { layOutGuest } from "../../src/launcher/layout.ts";
-import { giveConsoleInput, takeConsoleOutput } from "../../src/launcher/console.ts";
+import { ConsoleDevice } from "../../src/devices/console.ts";
+import { DeviceBus } from "../../src/devices/bus.ts";
+import { GuestLink } from "../../src/devices/link.ts";
+import type { Device } from "../../src/devices/device.ts";
 
 export interface GuestSession {
   output: string;
@@ -26,7 +29,10 @@ export interface GuestSession {
   consoleDescriptors: { gpa: number; bytes: Uint8Array }[];
   cpu: CPU;
   guest: Guest;
-  type(text: string): void;
+  host: Host;
+  /** Lines the devices would have printed on the launcher's stderr. */
+  warnings: string[];
+  type(text: string | Uint8Array): void;
   /** Runs until `until()` holds, the Guest dies, or it halts with nothing to wake it. */
   run(until?: () => boolean, maxInstructions?: number): void;
 }
@@ -36,23 +42,32 @@ const EPOCH = 1717243200n * 1_000_000_000n;
 
 export function bootGuest(
   kernel: Uint8Array<ArrayBuffer>, kernelArguments: string[],
-  options: { memoryBytes?: number; nsPerInstruction?: number } = {},
+  options: { memoryBytes?: number; nsPerInstruction?: number; devices?: Device[] } = {},
 ): GuestSession {
+  const decoder = new TextDecoder("latin1");
+  const console = new ConsoleDevice((bytes) => {
+    session.output += decoder.decode(bytes);
+  });
+  const bus = new DeviceBus([...(options.devices ?? []), console]);
   const layout = layOutGuest({
     memoryBytes: options.memoryBytes ?? 32 * 1024 * 1024,
     kernel,
     kernelName: "guest",
-    devices: [{ type: 1, features: 0, pages: 0, description: "console" }],
+    devices: bus.requirements,
     kernelArguments,
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
+  for (const device of layout.devices) {
+    for (let k = 0; k < device.pages; k++) memory.mapPage(device.pfn + k, device.memory.subarray(k * PAGE_SIZE, (k + 1) * PAGE_SIZE));
+  }
+  const top = layout.pfnLimit * PAGE_SIZE;
   const ns = BigInt(options.nsPerInstruction ?? 10);
   let skipped = 0n;
   let cpu: CPU | undefined;
   const now = () => EPOCH + BigInt(cpu?.instructions ?? 0) * ns + skipped;
   const session = {
-    output: "", dead: undefined as string | undefined, callLog: [] as number[], hypercalls: new Map<number, number>(),
+    output: "", dead: undefined as string | undefined, warnings: [] as string[], callLog: [] as number[], hypercalls: new Map<number, number>(),
     reflected: new Map<number, number>(), newPagetables: [] as number[],
     consoleDescriptors: [] as { gpa: number; bytes: Uint8Array }[],
   };
@@ -73,27 +88,29 @@ export function bootGuest(
   if (!initialized.ok) throw new Error(initialized.message);
   const guest = initialized.guest;
   cpu = guest.cpu;
-  const pending: Uint8Array[] = [];
-  const decoder = new TextDecoder("latin1");
+  bus.attach(layout.devices, new GuestLink(host, guest, (line) => session.warnings.push(line)));
   return Object.assign(session, {
     cpu,
     guest,
-    type(text: string) {
-      pending.push(new TextEncoder().encode(text));
+    host,
+    type(text: string | Uint8Array) {
+      console.receive(typeof text === "string" ? new TextEncoder().encode(text) : text);
     },
     run(until: () => boolean = () => false, maxInstructions = 2_000_000_000) {
       const limit = guest.cpu.instructions + maxInstructions;
       while (session.dead === undefined && !until() && guest.cpu.instructions < limit) {
-        giveConsoleInput(host, guest, pending);
         const result = host.run(guest, 100_000);
         if (result.kind === "dma") {
-          session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
-          const bytes = takeConsoleOutput(guest, result.dmaGpa, result.key);
-          if (bytes) session.output += decoder.decode(bytes);
+          if (result.key === 0) session.consoleDescriptors.push({ gpa: result.dmaGpa, bytes: guest.copyOut(result.dmaGpa, 100) });
+          bus.handleDma(result.dmaGpa, result.key);
         } else if (result.kind === "dead") {
           session.dead = result.reason;
-        } else if (result.kind === "timeslice" && result.halted) {
-          if (pending.length > 0) continue;
+        }
+        const before = guest.irqsPending;
+        bus.deliverInput();
+        const raised = guest.irqsPending !== before;
+        if (result.kind === "timeslice" && result.halted) {
+          if (raised) continue;
           if (result.timerAt === undefined) return;
           if (result.timerAt > now()) skipped += result.timerAt - now();
         }

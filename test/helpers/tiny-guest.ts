@@ -32,6 +32,8 @@ export interface TinyGuestOptions {
   /** Pages mapped just above RAM (device pages), in order from frame 256. */
   pages?: Uint8Array[];
   sharedPages?: Uint8Array[];
+  /** Shared pages whose other Guests may be in other Launchers (H:535). */
+  sharedBeyondHost?: Uint8Array[];
   /** Flags of the kernel's page table entries (default present and writable). */
   kernelPteFlags?: number;
   /** Anything else to put in RAM before the Guest starts: [gpa, bytes]. */
@@ -68,7 +70,7 @@ export function tinyGuest(code: number[], options: TinyGuestOptions = {}): TinyG
   const host = options.host ?? new Host(options.hostOptions);
   const result = host.initialize({
     memory, pfnLimit: options.pfnLimit ?? RAM_SIZE / 4096 + pages.length, pgdir: PGDIR, start: va(CODE), pageOffset: PAGE_OFFSET,
-    sharedPages: options.sharedPages,
+    sharedPages: options.sharedPages, sharedBeyondHost: options.sharedBeyondHost,
   });
   if (!result.ok) throw new Error(`initialize: ${result.error}: ${result.message}`);
   const guest = result.guest;
