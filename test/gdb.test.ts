@@ -161,3 +161,10 @@ test("bad packets get error replies and break nothing; ^C stops the Guest; kill 
   assert.equal(await machine.exit, 1);
   assert.match(machine.stderr(), /lguest: the guest died: killed by gdb/);
 });
+
+test("a Guest held for gdb (nobody connected) still quits on three ^C, with the console's status 2", async () => {
+  const machine = await launch(["--clock=virtual", "64m", "images/vmlinux"]);
+  machine.child.stdin!.end("\x03\x03\x03");
+  assert.equal(await machine.exit, 2);
+  assert.match(machine.stderr(), /three \^C in a second: quitting/);
+});
