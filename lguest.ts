@@ -22,7 +22,7 @@ import { screenConsole } from "./src/launcher/screen-console.ts";
 import { shareNetDevice } from "./src/launcher/sharenet.ts";
 import { tunNetDevice } from "./src/launcher/tap.ts";
 
-// from lguest.ts.md:996 <<read a file the person named>>
+// from lguest.ts.md:1001 <<read a file the person named>>
 function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
   try {
     if (statSync(path).isDirectory()) throw new LaunchError(`${what} ${path} is a directory, not a file`);
@@ -36,7 +36,7 @@ function readNamedFile(path: string, what: string): Uint8Array<ArrayBuffer> {
 }
 // from lguest.ts.md:962
 
-// from lguest.ts.md:1018 <<run the launcher>>
+// from lguest.ts.md:1023 <<run the launcher>>
 export function main(argv: string[]): number | Promise<number> {
   try {
     const command = parseArguments(argv);
@@ -87,7 +87,7 @@ function boot(
     throw error;
   }
 }
-// from lguest.ts.md:1079 <<run the launcher>>
+// from lguest.ts.md:1084 <<run the launcher>>
 function runBare(command: BareCommand): number | Promise<number> {
   const kernel = readNamedFile(command.kernel, "kernel");
   const machine = makeBareMachine(kernel, command.kernel, command.memoryBytes, (bytes) => writeAll(1, bytes));
@@ -100,7 +100,7 @@ function runBare(command: BareCommand): number | Promise<number> {
   if (machine.ending) console.error(`lguest: ${machine.ending}`);
   return machine.exitStatus ?? 1;
 }
-// from lguest.ts.md:1098 <<run the launcher>>
+// from lguest.ts.md:1104 <<run the launcher>>
 async function runBareUnderGdb(machine: BareMachine, port: number, symbols: SymbolTable): Promise<number> {
   const debug = new Debugger({ cpu: machine.cpu, symbols });
   debug.pause();
@@ -112,8 +112,8 @@ async function runBareUnderGdb(machine: BareMachine, port: number, symbols: Symb
   console.error(`lguest: waiting for gdb: target remote 127.0.0.1:${server.port}`);
   try {
     while (machine.exitStatus === undefined) {
-      const stopped = debug.beforeRun();
-      if (stopped !== undefined) await stopped;
+      const held = debug.beforeRun();
+      if (held !== undefined) await held;
       if (machine.exitStatus !== undefined) break;
       const outcome = runBareSlice(machine, 200_000);
       if (outcome === "paused") debug.cpuStopped();
@@ -126,7 +126,7 @@ async function runBareUnderGdb(machine: BareMachine, port: number, symbols: Symb
     server.close();
   }
 }
-// from lguest.ts.md:1137 <<run the launcher>>
+// from lguest.ts.md:1143 <<run the launcher>>
 function openDevices(command: GuestCommand): LauncherDevice[] | Promise<LauncherDevice[]> {
   const warn = (line: string) => console.error(`lguest: ${line}`);
   const opened: LauncherDevice[] = [];
@@ -171,7 +171,7 @@ function closeDevices(devices: LauncherDevice[]): void {
 }
 // from lguest.ts.md:964
 
-// from lguest.ts.md:1187 <<report what went wrong>>
+// from lguest.ts.md:1193 <<report what went wrong>>
 function reportFailure(error: unknown): number {
   if (error instanceof LaunchError) {
     console.error(`lguest: ${error.message}`);
@@ -191,9 +191,11 @@ function reportFailure(error: unknown): number {
 }
 // from lguest.ts.md:966
 
-// from lguest.ts.md:984 <<run main when started as a program>>
+// from lguest.ts.md:987 <<run main when started as a program>>
 const thisFile = fileURLToPath(import.meta.url);
 const script = process.argv[1] ?? "";
 if (thisFile === script || thisFile === `${script}.ts`) {
-  void Promise.resolve(main(process.argv.slice(2))).then((status) => process.exit(status));
+  void Promise.resolve(main(process.argv.slice(2))).then((status) => {
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(status)));
+  });
 }

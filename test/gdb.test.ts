@@ -110,7 +110,7 @@ test("gdb on a bare test kernel: software and hardware breakpoints and a watchpo
     const [kernel, qemu, sdm] = line.split("\t");
     if (kernel === "debug") expected = expected.replace(qemu + "\n", sdm + "\n");
   }
-  assert.equal(machine.stdout(), expected, "the kernel's breakpoints and watchpoints behave as without gdb");
+  assert.equal(machine.stdout(), expected, `the kernel's breakpoints and watchpoints behave as without gdb (stderr: ${machine.stderr()})`);
 });
 
 /** A packet with its checksum. */
@@ -160,4 +160,11 @@ test("bad packets get error replies and break nothing; ^C stops the Guest; kill 
   assert.match(out, /\[Inferior 1 \(Remote target\) killed\]/);
   assert.equal(await machine.exit, 1);
   assert.match(machine.stderr(), /lguest: the guest died: killed by gdb/);
+});
+
+test("a Guest held for gdb (nobody connected) still quits on three ^C, with the console's status 2", async () => {
+  const machine = await launch(["--clock=virtual", "64m", "images/vmlinux"]);
+  machine.child.stdin!.end("\x03\x03\x03");
+  assert.equal(await machine.exit, 2);
+  assert.match(machine.stderr(), /three \^C in a second: quitting/);
 });

@@ -78,8 +78,8 @@ export const MiB = 1024 * 1024;
 
 // from lguest.ts.md:138 <<parse the command line>>
 const optionNames = new Set([
-  "--help", "-h", "--verbose", "--bare", "--trace", "--trace-file", "--clock",
-  "--block", "--sharenet", "--tunnet", "--initrd", "--gdb", "--tui",
+  "--help", "-h", "--verbose", "--bare", "--trace", "--trace-file", "--clock", "--gdb", "--tui",
+  "--block", "--sharenet", "--tunnet", "--initrd",
 ]);
 // from lguest.ts.md:145 <<parse the command line>>
 export function parseArguments(argv: string[]): Command {

@@ -1,7 +1,7 @@
 // The book's Guest under the debugger core, in-process: laid out by the
 // launcher's layout code, run by the real Host in the launcher's slices
 // with its virtual clock, the console served by the launcher's own console
-// model through the device bus, and the trace written as `--trace=...,count` writes it. The
+// functions, and the trace written as `--trace=...,count` writes it. The
 // loop asks the debugger what the launcher's loop asks it (beforeRun,
 // cpuStopped, exited), synchronously: `run` returns when the debugger
 // has stopped the Guest or the Guest has died.
@@ -36,10 +36,12 @@ export interface DebugSession {
   run(): Stop | undefined;
 }
 
-export function debugSession(options: { input?: string; debugger?: boolean } = {}): DebugSession {
+export function debugSession(options: { input?: string } = {}): DebugSession {
+  const decoder = new TextDecoder("latin1");
+  const console = new ConsoleDevice((bytes) => (session.output += decoder.decode(bytes)));
+  const bus = new DeviceBus([console]);
   const layout = layOutGuest({
-    memoryBytes: 64 * 1024 * 1024, kernel: vmlinux, kernelName: "vmlinux",
-    devices: [{ type: 1, features: 0, pages: 0, description: "console" }], kernelArguments: [],
+    memoryBytes: 64 * 1024 * 1024, kernel: vmlinux, kernelName: "vmlinux", devices: bus.requirements, kernelArguments: [],
   });
   const memory = new PhysicalMemory(layout.ram);
   memory.mapPage(layout.memoryBytes / PAGE_SIZE, layout.descriptorPage);
@@ -54,11 +56,10 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
   if (!initialized.ok) throw new Error(initialized.message);
   guest = initialized.guest;
   const g = guest;
-  const debug = new Debugger({ cpu: g.cpu, guest: g, symbols: readElfSymbols(vmlinux) });
-  const console = new ConsoleDevice((bytes) => (session.output += new TextDecoder("latin1").decode(bytes)));
-  const bus = new DeviceBus([console]);
   bus.attach(layout.devices, new GuestLink(host, g, () => {}));
   if (options.input !== undefined) console.receive(new TextEncoder().encode(options.input));
+  console.end();
+  const debug = new Debugger({ cpu: g.cpu, guest: g, symbols: readElfSymbols(vmlinux) });
   const session: DebugSession = {
     guest: g, host, debug, trace, output: "", dead: undefined,
     run() {
@@ -76,11 +77,13 @@ export function debugSession(options: { input?: string; debugger?: boolean } = {
           session.dead = result.reason;
           debug.exited(result.reason, result.reason === "CRASH: Power down" ? 0 : 1);
           return debug.lastStop;
-        } else if (result.kind === "timeslice" && result.halted && !console.inputWaiting()) {
+        }
+        const before = g.irqsPending;
+        bus.deliverInput();
+        if (result.kind === "timeslice" && result.halted && g.irqsPending === before) {
           if (result.timerAt === undefined) throw new Error("halted for ever");
           if (result.timerAt > now()) skipped += result.timerAt - now();
         }
-        bus.deliverInput();
       }
     },
   };
