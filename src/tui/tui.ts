@@ -4,7 +4,7 @@
 import blessed from "blessed";
 import type { Debugger, Stop } from "../debug/debugger.ts";
 import { EventHistory } from "../debug/history.ts";
-import { currentAddress } from "../debug/listing.ts";
+import { currentAddress, listCode } from "../debug/listing.ts";
 import type { Guest } from "../host/guest.ts";
 import { formatEvent, trapNames } from "../trace/print.ts";
 import { ConsoleText } from "./console-text.ts";
@@ -580,11 +580,23 @@ export class Tui {
 
   private scrollBy(lines: number): void {
     const covering = this.shown ?? (this.isNarrow() ? this.narrowPane : undefined);
-    if (covering === "memory") this.state.memory.address = (this.state.memory.address + 16 * Math.max(-4096, Math.min(4096, lines))) >>> 0;
+    if (covering === "code") this.scrollCode(Math.max(-64, Math.min(64, lines)));
+    else if (covering === "memory") this.state.memory.address = (this.state.memory.address + 16 * Math.max(-4096, Math.min(4096, lines))) >>> 0;
     else if (covering === "events") this.scroll = Math.max(0, this.scroll - lines);
     else this.scroll = Math.max(0, this.scroll + lines);
   }
-// from book/tui.md:1574
+// from book/tui.md:1577
+
+  private scrollCode(steps: number): void {
+    for (let k = 0; k < Math.abs(steps); k++) {
+      const center = this.codeCenter();
+      const around = steps > 0 ? listCode(this.debug, center, 0, 2, this.state.syntax) : listCode(this.debug, center, 1, 1, this.state.syntax);
+      const next = steps > 0 ? around[1] : around[0];
+      if (next === undefined || next.address === center) return;
+      this.state.codeAddress = next.address;
+    }
+  }
+// from book/tui.md:1594
 
   private quit(): void {
     if (this.quitRequested) return;
@@ -598,7 +610,7 @@ export class Tui {
     this.quit();
   }
 }
-// from book/tui.md:1593
+// from book/tui.md:1613
 
 export function describeStop(stop: Stop | undefined): string {
   if (stop === undefined) return "";
