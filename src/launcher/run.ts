@@ -95,7 +95,7 @@ export async function runGuest(
     let lastTurn = guest.cpu.instructions;
     for (;;) {
       if (stopped !== undefined) return stopped.status;
-      // from lguest.ts.md:1451 <<wait while a debugger holds the Guest>>
+      // from lguest.ts.md:1454 <<wait while a debugger holds the Guest>>
       const held = debug?.debugger.beforeRun();
       if (held !== undefined) {
         await new Promise<void>((resolve) => {
@@ -139,7 +139,7 @@ export async function runGuest(
     if (stopped?.message) warn(stopped.message);
   }
 }
-// from lguest.ts.md:1401 <<run the Guest until it powers off>>
+// from lguest.ts.md:1403 <<run the Guest until it powers off>>
 async function waitForWork(
   guest: Guest, timerAt: bigint | undefined, clock: Clock, bus: DeviceBus, setWaker: (wake: (() => void) | undefined) => void,
 ): Promise<void> {
@@ -150,6 +150,7 @@ async function waitForWork(
   }
   if (clock.virtual && timerAt !== undefined && !expecting) {
     clock.skipTo(timerAt);
+    await new Promise((resolve) => setImmediate(resolve));
     return;
   }
   const wait = timerAt === undefined ? undefined : Number((timerAt - clock.now()) / 1_000_000n);
@@ -171,7 +172,7 @@ function finish(reason: string): number {
   process.stderr.write(`lguest: the guest died: ${reason}\n`);
   return 1;
 }
-// from lguest.ts.md:1462 <<run the Guest until it powers off>>
+// from lguest.ts.md:1465 <<run the Guest until it powers off>>
 
 async function attachGdb(port: number, guest: Guest, symbols: SymbolTable | undefined): Promise<{ debugger: Debugger; server: GdbServer }> {
   const debug = new Debugger({ cpu: guest.cpu, guest, symbols });
@@ -183,7 +184,7 @@ async function attachGdb(port: number, guest: Guest, symbols: SymbolTable | unde
   process.stderr.write(`lguest: waiting for gdb: target remote 127.0.0.1:${server.port}\n`);
   return { debugger: debug, server };
 }
-// from lguest.ts.md:1479 <<run the Guest until it powers off>>
+// from lguest.ts.md:1482 <<run the Guest until it powers off>>
 const sinks = new Map<string, (line: string) => void>();
 
 function traceSink(file: string | undefined): (line: string) => void {
