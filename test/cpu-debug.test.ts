@@ -123,14 +123,23 @@ test("requestStop from inside the loop (a delivery hook) stops after the current
 test("with nothing set there is no table, and watched pages get their TLB entries back when the watch goes", () => {
   const cpu = machine(program);
   assert.equal(cpu.debugTraps, undefined);
-  assert.equal(cpu.interpretOnly, false);
   setDebuggerTraps(cpu, [], [{ address: DATA, length: 4, physical: false, access: WATCH_WRITE, owner: DEBUGGER }]);
-  assert.equal(cpu.interpretOnly, true);
   cpu.write32(DATA + 0x100, 5);
   assert.equal(cpu.tlbWrite[DATA >>> 12], -1, "a watched page gets no write entry");
   setDebuggerTraps(cpu, [], []);
   assert.equal(cpu.debugTraps, undefined);
-  assert.equal(cpu.interpretOnly, false);
   cpu.write32(DATA + 0x100, 5);
   assert.notEqual(cpu.tlbWrite[DATA >>> 12], -1);
+});
+
+test("the translator must interpret a page with a code breakpoint on it, and only that page", () => {
+  const cpu = machine(program);
+  assert.equal(cpu.mustInterpret(CODE >>> 12, CODE >>> 12), false);
+  setDebuggerTraps(cpu, [{ address: CODE + 5, physical: false, owner: DEBUGGER }], []);
+  assert.equal(cpu.mustInterpret(CODE >>> 12, 0x99), true, "by its linear page");
+  assert.equal(cpu.mustInterpret(0x99, 0x98), false);
+  setDebuggerTraps(cpu, [{ address: 0x5000, physical: true, owner: DEBUGGER }], []);
+  assert.equal(cpu.mustInterpret(0x99, 5), true, "by its physical page");
+  setDebuggerTraps(cpu, [], [{ address: CODE, length: 4, physical: false, access: WATCH_WRITE, owner: DEBUGGER }]);
+  assert.equal(cpu.mustInterpret(CODE >>> 12, CODE >>> 12), false, "a watch leaves regions alone: its page has no TLB entry");
 });

@@ -11,6 +11,7 @@ import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMem
 import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { PhysicalMemory } from "./memory.ts";
+import { Translator, translationSettings } from "./translator.ts";
 import { AF, ARITHMETIC_FLAGS, CF, CS, ESP, FLAGS_ALWAYS_ONE, IF, OF, PF, reg8Index, RF, SF, SS, TF, ZF } from "./registers.ts";
 import { STOP_BUDGET, STOP_DEBUG, STOP_UNSUPPORTED } from "./stop.ts";
 import { Tlb } from "./tlb.ts";
@@ -18,7 +19,7 @@ import { translate } from "./paging.ts";
 import { checkSegment, setSegmentCache } from "./segments.ts";
 import { EVENT_EXCEPTION, EVENT_FAULT, serviceAttention, takeEvent } from "./interrupts.ts";
 import {
-  checkCodeBreakpoints, checkDataAccess, DEBUGGER_BREAK, forgetInstructionTraps, resetDebugRegisters,
+  checkCodeBreakpoints, checkDataAccess, codeBreakpointsOnPage, DEBUGGER_BREAK, forgetInstructionTraps, resetDebugRegisters,
   type CodeBreakpoint, type DataWatch, type DebugHit, type DebugTraps,
 } from "./debug.ts";
 
@@ -32,7 +33,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8 = new Uint8Array(this.registerBytes);
   eip = 0;
-  // from book/cpu-loop.md:138
+  // from book/cpu-loop.md:139
   // from book/cpu-state.md:82 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -41,7 +42,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:139
+  // from book/cpu-loop.md:140
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -54,20 +55,20 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:140
+  // from book/cpu-loop.md:141
   // from book/cpu-state.md:472 <<the memory views>>
   readonly memory: PhysicalMemory;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:141
+  // from book/cpu-loop.md:142
   // from book/cpu-state.md:222 <<the TLB>>
   readonly tlb = new Tlb();
   /** The current privilege's pair of TLB tables. */
   tlbRead = this.tlb.readSupervisor;
   tlbWrite = this.tlb.writeSupervisor;
-  // from book/cpu-loop.md:142
-  // from book/cpu-loop.md:165 <<the CPU's other state>>
+  // from book/cpu-loop.md:143
+  // from book/cpu-loop.md:167 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -85,7 +86,9 @@ export class CPU {
   /** eip of the instruction being executed. */
   instructionStart = 0;
   readonly io: IoPorts;
-  // from book/cpu-loop.md:228 <<the decoded instruction cache>>
+  /** The translator (the next chapter), or undefined when translation is off. */
+  translator: Translator | undefined = undefined;
+  // from book/cpu-loop.md:232 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -96,8 +99,8 @@ export class CPU {
    * The decoded instructions of the page the loop is fetching from, and the
    * eip of that page's first byte; NO_CODE when the next fetch must look again.
    */
-  private fetchPage: readonly (Insn | undefined)[] = NO_CODE;
-  private fetchEipBase = 0;
+  fetchPage: readonly (Insn | undefined)[] = NO_CODE;
+  fetchEipBase = 0;
   /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
   // from book/cpu-operands.md:182 <<the CPU's other state>>
@@ -168,12 +171,6 @@ export class CPU {
   /** The debugger's own breakpoints and watches, as it last set them. */
   debuggerCode: readonly CodeBreakpoint[] = [];
   debuggerData: readonly DataWatch[] = [];
-  /**
-   * The one condition a faster engine than this loop (a translator of
-   * blocks, say) must respect: while it is true, every instruction must be
-   * fetched by the loop, so that breakpoints, watches and DR7 are seen.
-   */
-  interpretOnly = false;
   /** The loop stops, for the debugger, before `instructions` would pass this. */
   stopAtInstruction = Infinity;
   /** Why the CPU last stopped for the debugger, when one of its traps did it. */
@@ -186,7 +183,7 @@ export class CPU {
   pendingDataBreakpoints = 0;
   /** The exception being raised is an instruction breakpoint: its frame keeps RF clear. */
   instructionBreakpoint = false;
-  // from book/cpu-debug.md:394 <<the CPU's other state>>
+  // from book/cpu-debug.md:390 <<the CPU's other state>>
   /** The #DB about to be delivered interrupts a repeated string instruction: RF in its frame. */
   debugTrapRestarts = false;
   // from book/cpu-x87.md:1156 <<the CPU's other state>>
@@ -210,7 +207,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:143
+// from book/cpu-loop.md:144
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -220,17 +217,18 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:190 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:194 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
     // from book/cpu-paging.md:374 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
-    // from book/cpu-debug.md:493 <<start in a flat 32-bit state>>
+    // from book/cpu-debug.md:489 <<start in a flat 32-bit state>>
     resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-  // from book/cpu-loop.md:153
+    // from book/cpu-loop.md:154
+    if (translationSettings.mode !== "off") this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
   // from book/cpu-state.md:232 <<CPU methods>>
@@ -467,7 +465,7 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:201 <<CPU methods>>
+  // from book/cpu-loop.md:205 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -477,8 +475,8 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:276 <<CPU methods>>
-  private protectCode(physicalPage: number): void {
+  // from book/cpu-loop.md:280 <<CPU methods>>
+  protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     this.tlb.dropWritesTo(physicalPage);
   }
@@ -491,15 +489,16 @@ export class CPU {
       if (key >>> 12 === physicalPage || crossing.secondPage === physicalPage) this.crossingCode.delete(key);
     }
     if (this.fetchPhysicalPage === physicalPage) this.refetch();
+    if (this.translator !== undefined) this.translator.forget(physicalPage);
   }
 
   /** Throws away every decoded instruction (the code segment's default size changed). */
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-loop.md:345 <<CPU methods>>
+  // from book/cpu-loop.md:350 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
-  private fetchSlowly(): Insn {
+  fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
     const offset = linear & 0xfff;
     const physicalPage = this.physicalPageOf(linear);
@@ -517,11 +516,11 @@ export class CPU {
     this.fetchEipBase = (this.eip - offset) | 0;
     if (this.debugTraps !== undefined && checkCodeBreakpoints(this, linear, physicalPage)) this.fetchPage = NO_CODE;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
-    // from book/cpu-segments.md:308 <<check an instruction against the code segment>>
+    // from book/cpu-segments.md:309 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:365 <<CPU methods>>
+    // from book/cpu-loop.md:370 <<CPU methods>>
     return insn;
   }
 
@@ -562,14 +561,16 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:414 <<CPU methods>>
+  // from book/cpu-loop.md:419 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
+    this.attention = 1;
   }
-  // from book/cpu-loop.md:432 <<CPU methods>>
+  // from book/cpu-loop.md:438 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
+    if (this.translator !== undefined) return this.translator.run(budget);
     this.stopReason = STOP_BUDGET;
     const limit = Math.min(this.instructions + budget, this.stopAtInstruction);
     for (;;) {
@@ -577,13 +578,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && serviceAttention(this)) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:311 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:316 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:442 <<CPU methods>>
+          // from book/cpu-loop.md:449 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:510 <<execute the instruction>>
+          // from book/cpu-loop.md:517 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -599,7 +600,7 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:444 <<CPU methods>>
+          // from book/cpu-loop.md:451 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason === STOP_BUDGET && this.instructions >= this.stopAtInstruction ? STOP_DEBUG : this.stopReason;
@@ -613,6 +614,17 @@ export class CPU {
         if (!takeEvent(this, this.exceptionVector, this.exceptionErrorCode, source)) return this.stopReason;
       }
     }
+  }
+  // from book/cpu-translator.md:108 <<CPU methods>>
+  /**
+   * The one condition under which the CPU must run instruction by instruction
+   * in the interpreter, on the page with these linear and physical page
+   * numbers: an instruction hook (the tracer), the trap flag (single-stepping),
+   * or a code breakpoint on the page (DR7's or the debugger's).
+   */
+  mustInterpret(linearPage: number, physicalPage: number): boolean {
+    return this.instructionHook !== undefined || (this.flags & TF) !== 0 ||
+      (this.debugTraps !== undefined && codeBreakpointsOnPage(this.debugTraps, linearPage, physicalPage));
   }
   // from book/cpu-operands.md:15 <<CPU methods>>
   /** The offset of the instruction's memory operand. */
@@ -633,7 +645,7 @@ export class CPU {
   // from book/cpu-operands.md:44 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
-    // from book/cpu-segments.md:271 <<check an access against its segment>>
+    // from book/cpu-segments.md:272 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) checkSegment(this, seg, offset, size, write);
     // from book/cpu-operands.md:47 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
@@ -747,7 +759,7 @@ export class CPU {
   // from book/cpu-control.md:215 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
-    // from book/cpu-segments.md:304 <<check a jump target against the code segment>>
+    // from book/cpu-segments.md:305 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
     // from book/cpu-control.md:218 <<CPU methods>>
     this.eip = target;
@@ -770,12 +782,12 @@ export class CPU {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-  // from book/cpu-debug.md:385 <<CPU methods>>
+  // from book/cpu-debug.md:381 <<CPU methods>>
   /** An iteration of a repeated string instruction hit a data breakpoint: end the instruction here, to be restarted. */
   dataBreakpointPending(): boolean {
     if (this.attention === 0 || this.pendingDataBreakpoints === 0) return false;
     this.debugTrapRestarts = true;
     return true;
   }
-// from book/cpu-loop.md:156
+// from book/cpu-loop.md:158
 }

@@ -70,7 +70,7 @@ export class DebugTraps {
     }
   }
 }
-// from book/cpu-debug.md:202
+// from book/cpu-debug.md:196
 
 /** The breakpoints DR0-DR3 describe, as DR7 enables them (SDM 17.2.4, 17.2.5). */
 function architecturalTraps(cpu: CPU): { code: CodeBreakpoint[]; data: DataWatch[] } {
@@ -102,7 +102,6 @@ export function rebuildDebugTraps(cpu: CPU): void {
     traps.add(code, data);
     cpu.debugTraps = traps;
   }
-  cpu.interpretOnly = cpu.debugTraps !== undefined;
   flushTlb(cpu);
 }
 
@@ -124,7 +123,12 @@ export function setDebuggerTraps(cpu: CPU, code: readonly CodeBreakpoint[], data
   cpu.debuggerData = data;
   rebuildDebugTraps(cpu);
 }
-// from book/cpu-debug.md:274
+// from book/cpu-debug.md:267
+
+/** Whether the page (by linear and by physical number) holds a code breakpoint. */
+export function codeBreakpointsOnPage(traps: DebugTraps, linearPage: number, physicalPage: number): boolean {
+  return traps.codeLinear[linearPage] !== 0 || (physicalPage < traps.codePhysical.length && traps.codePhysical[physicalPage] !== 0);
+}
 
 /** What the loop catches when a debugger breakpoint stops it before an instruction. */
 export const DEBUGGER_BREAK = Object.freeze({ debuggerBreak: true });
@@ -136,9 +140,7 @@ export const DEBUGGER_BREAK = Object.freeze({ debuggerBreak: true });
  */
 export function checkCodeBreakpoints(cpu: CPU, linear: number, physicalPage: number): boolean {
   const traps = cpu.debugTraps!;
-  if (!traps.codeLinear[linear >>> 12] && !(physicalPage < traps.codePhysical.length && traps.codePhysical[physicalPage])) {
-    return false;
-  }
+  if (!codeBreakpointsOnPage(traps, linear >>> 12, physicalPage)) return false;
   const physical = physicalPage * 4096 + (linear & 0xfff);
   let hits = 0;
   for (const breakpoint of traps.code) {
@@ -158,7 +160,7 @@ export function checkCodeBreakpoints(cpu: CPU, linear: number, physicalPage: num
   }
   return true;
 }
-// from book/cpu-debug.md:328
+// from book/cpu-debug.md:324
 
 /** May `translate` give this page a TLB entry for an access of this kind? */
 export function pageIsWatched(traps: DebugTraps, linear: number, physical: number, write: boolean): boolean {
@@ -167,7 +169,7 @@ export function pageIsWatched(traps: DebugTraps, linear: number, physical: numbe
   return (traps.dataLinear[linear >>> 12] & kind) !== 0 ||
     (physicalPage < traps.dataPhysical.length && (traps.dataPhysical[physicalPage] & kind) !== 0);
 }
-// from book/cpu-debug.md:347
+// from book/cpu-debug.md:343
 
 /** Called by the memory accessors' slow paths while cpu.debugTraps is set. */
 export function checkDataAccess(cpu: CPU, linear: number, physical: number, size: number, write: boolean): void {
@@ -189,7 +191,7 @@ export function checkDataAccess(cpu: CPU, linear: number, physical: number, size
     cpu.attention = 1;
   }
 }
-// from book/cpu-debug.md:406
+// from book/cpu-debug.md:402
 
 /** The loop caught a fault: forgets what the instruction set off; true if it was an instruction breakpoint. */
 export function forgetInstructionTraps(cpu: CPU): boolean {
@@ -202,7 +204,7 @@ export function forgetInstructionTraps(cpu: CPU): boolean {
   cpu.instructionBreakpoint = false;
   return breakpoint;
 }
-// from book/cpu-debug.md:432
+// from book/cpu-debug.md:428
 
 /** The DR6 value for a #DB after an instruction: its single step and data breakpoints. */
 export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
@@ -212,7 +214,7 @@ export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
   cpu.pendingDataBreakpoints = 0;
   return dr6;
 }
-// from book/cpu-debug.md:454
+// from book/cpu-debug.md:450
 
 export const DR6_BD = 1 << 13, DR6_BS = 1 << 14;
 /** DR6 reads these as 1 (bits 4-11, 16-31) whatever is written; bit 12 reads 0 (SDM 17.2.3). */

@@ -20,7 +20,7 @@ import { moveOpcodes } from "./moves.ts";
 import { controlOpcodes } from "./control.ts";
 // from book/cpu-strings.md:794 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
-// from book/cpu-segments.md:725 <<import every family's opcodes>>
+// from book/cpu-segments.md:726 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
 // from book/cpu-interrupts.md:511 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
@@ -68,7 +68,7 @@ for (const fragment of [
   controlOpcodes,
   // from book/cpu-strings.md:798 <<every family's opcode fragment>>
   stringOpcodes,
-  // from book/cpu-segments.md:729 <<every family's opcode fragment>>
+  // from book/cpu-segments.md:730 <<every family's opcode fragment>>
   segmentOpcodes,
   // from book/cpu-interrupts.md:515 <<every family's opcode fragment>>
   interruptOpcodes,

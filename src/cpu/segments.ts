@@ -98,6 +98,7 @@ export function setSegmentCache(cpu: CPU, segment: number, selector: number, bas
   const flat = usable && limit === 0xffffffff && (code || !(access & ACCESS_EXPAND_DOWN));
   cpu.segFastRead[segment] = flat && (!code || (access & ACCESS_READABLE) !== 0) ? 1 : 0;
   cpu.segFastWrite[segment] = flat && !code && (access & ACCESS_WRITABLE) !== 0 ? 1 : 0;
+  cpu.attention = 1; // a translated region assumed the old segment: it must look again
   if (segment === CS) {
     cpu.refetch();
     cpu.codeLimitChecked = limit !== 0xffffffff;
@@ -108,7 +109,7 @@ export function setSegmentCache(cpu: CPU, segment: number, selector: number, bas
     }
   }
 }
-// from book/cpu-segments.md:275
+// from book/cpu-segments.md:276
 /** Faults unless seg:[offset, offset + size) may be read (or written). */
 export function checkSegment(cpu: CPU, seg: number, offset: number, size: number, write: boolean): void {
   const access = cpu.segAccess[seg];
@@ -127,7 +128,7 @@ export function checkSegment(cpu: CPU, seg: number, offset: number, size: number
     throw cpu.fault(vector, 0);
   }
 }
-// from book/cpu-segments.md:325
+// from book/cpu-segments.md:326
 /** Reads and checks a code-segment descriptor; returns its address. */
 export function checkCodeSegment(cpu: CPU, selector: number, errorBits = 0): number {
   if ((selector & 0xfffc) === 0) throw cpu.fault(GENERAL_PROTECTION, errorBits);
@@ -147,14 +148,14 @@ export function loadCodeSegment(cpu: CPU, selector: number, address: number, cpl
   setSegmentCache(cpu, CS, (selector & 0xfffc) | cpl, baseOf(low, high), limitOf(low, high), high);
   if (cpl !== cpu.cpl) cpu.setPrivilege(cpl);
 }
-// from book/cpu-segments.md:351
+// from book/cpu-segments.md:352
 function checkDirectTransfer(cpu: CPU, selector: number): void {
   const high = cpu.descriptorHigh;
   const dpl = dplOf(high);
   const allowed = high & ACCESS_CONFORMING ? dpl <= cpu.cpl : (selector & 3) <= cpu.cpl && dpl === cpu.cpl;
   if (!allowed) throw cpu.fault(GENERAL_PROTECTION, selector & 0xfffc);
 }
-// from book/cpu-segments.md:374
+// from book/cpu-segments.md:375
 /** Reads a far pointer from memory: offset (size bytes), then selector. */
 function farPointer(cpu: CPU, insn: Insn): [number, number] {
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -199,7 +200,7 @@ function farTransfer(cpu: CPU, insn: Insn, selector: number, target: number, cal
   }
   cpu.eip = target;
 }
-// from book/cpu-segments.md:431
+// from book/cpu-segments.md:432
 function throughCallGate(cpu: CPU, insn: Insn, gateSelector: number, call: boolean): void {
   const gateLow = cpu.descriptorLow, gateHigh = cpu.descriptorHigh;
   const gateDpl = dplOf(gateHigh);
@@ -268,7 +269,7 @@ function callFarMemory(cpu: CPU, insn: Insn): void {
   const [target, selector] = farPointer(cpu, insn);
   farTransfer(cpu, insn, selector, target, true);
 }
-// from book/cpu-segments.md:510
+// from book/cpu-segments.md:511
 /**
  * The common end of retf and iret: return to cs:eip, popping the outer
  * stack (after `release` more bytes) if cs's RPL is an outer ring.
@@ -290,7 +291,7 @@ export function returnFar(cpu: CPU, selector: number, target: number, size: numb
     cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + popped + release);
     return false;
   }
-  // from book/cpu-segments.md:544 <<return to an outer ring>>
+  // from book/cpu-segments.md:545 <<return to an outer ring>>
   const newEsp = cpu.peek(popped + release, size);
   const newSs = cpu.peek(popped + release + size, size) & 0xffff;
   if ((newSs & 0xfffc) === 0) throw cpu.fault(GENERAL_PROTECTION, 0);
@@ -314,23 +315,23 @@ export function returnFar(cpu: CPU, selector: number, target: number, size: numb
     const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
     if ((access & ACCESS_PRESENT) && !conformingCode && dplOf(access) < rpl) setSegmentCache(cpu, segment, 0, 0, 0, 0);
   }
-  // from book/cpu-segments.md:532
+  // from book/cpu-segments.md:533
   return true;
 }
-// from book/cpu-segments.md:570
+// from book/cpu-segments.md:571
 function retFar(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const target = cpu.peek(0, size);
   const selector = cpu.peek(size, size) & 0xffff;
   returnFar(cpu, selector, target, size, 2 * size, insn.opcode === 0xca ? insn.imm : 0);
 }
-// from book/cpu-segments.md:585
+// from book/cpu-segments.md:586
 function loadFarPointer(cpu: CPU, insn: Insn): void {
   const [offset, selector] = farPointer(cpu, insn);
   loadSegment(cpu, insn.op, selector);
   cpu.writeReg(insn.reg, insn.size, offset);
 }
-// from book/cpu-segments.md:603
+// from book/cpu-segments.md:604
 /** Types lar accepts among system descriptors: TSSs, LDT, gates. */
 const larSystemTypes = new Set([1, 2, 3, 4, 5, 9, 0xb, 0xc]);
 /** Types lsl accepts among system descriptors: TSSs and LDT. */
@@ -372,7 +373,7 @@ function verify(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, ok);
 }
-// from book/cpu-segments.md:665
+// from book/cpu-segments.md:666
 
 function arpl(cpu: CPU, insn: Insn): void {
   const source = cpu.regs16[insn.reg << 1] & 3;
@@ -386,12 +387,12 @@ function arpl(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, adjust);
 }
-// from book/cpu-segments.md:684
+// from book/cpu-segments.md:685
 /** Sets ZF alone. */
 function setZero(cpu: CPU, on: boolean): void {
   cpu.setEflags(on ? 0x40 : 0, 0x40);
 }
-// from book/cpu-segments.md:697
+// from book/cpu-segments.md:698
 export const segmentOpcodes: OpcodeFragment = {
   oneByte: {
     0x63: op("arpl", "Ew,Gw", arpl),

@@ -94,17 +94,17 @@ export async function runGuest(
     const bus = new DeviceBus(devices.map((d) => d.device));
     bus.attach(layout.devices, new GuestLink(host, guest, warn));
     // from lguest.ts.md:1352 <<run the Guest until it powers off>>
-    // from lguest.ts.md:1520 <<attach the debugger and its front ends>>
+    // from lguest.ts.md:1523 <<attach the debugger and its front ends>>
     if (command.gdbPort !== undefined || command.tui !== undefined) debug = new Debugger({ cpu: guest.cpu, guest, symbols });
     if (command.gdbPort !== undefined) gdb = await attachGdb(command.gdbPort, guest, debug!);
-    // from lguest.ts.md:1585 <<attach the debugger and its front ends>>
+    // from lguest.ts.md:1588 <<attach the debugger and its front ends>>
     if (command.tui !== undefined) tui = startTui(command.tui.paused, debug!, guest, devices, control);
     // from lguest.ts.md:1353 <<run the Guest until it powers off>>
     for (const { backend } of devices) backend.start?.(control);
     let lastTurn = guest.cpu.instructions;
     for (;;) {
       if (stopped !== undefined) return stopped.status;
-      // from lguest.ts.md:1478 <<wait while a debugger holds the Guest>>
+      // from lguest.ts.md:1481 <<wait while a debugger holds the Guest>>
       const held = debug?.beforeRun();
       if (held !== undefined) {
         await new Promise<void>((resolve) => {
@@ -154,7 +154,7 @@ export async function runGuest(
     if (stopped?.message) warn(stopped.message);
   }
 }
-// from lguest.ts.md:1434 <<run the Guest until it powers off>>
+// from lguest.ts.md:1436 <<run the Guest until it powers off>>
 async function waitForWork(
   guest: Guest, timerAt: bigint | undefined, clock: Clock, bus: DeviceBus, setWaker: (wake: (() => void) | undefined) => void,
 ): Promise<void> {
@@ -165,6 +165,7 @@ async function waitForWork(
   }
   if (clock.virtual && timerAt !== undefined && !expecting) {
     clock.skipTo(timerAt);
+    await new Promise((resolve) => setImmediate(resolve));
     return;
   }
   const wait = timerAt === undefined ? undefined : Number((timerAt - clock.now()) / 1_000_000n);
@@ -180,7 +181,7 @@ async function waitForWork(
   if (clock.virtual && timerAt !== undefined) clock.skipTo(timerAt);
 }
 
-// from lguest.ts.md:1492 <<run the Guest until it powers off>>
+// from lguest.ts.md:1495 <<run the Guest until it powers off>>
 const sinks = new Map<string, (line: string) => void>();
 
 function traceSink(file: string | undefined): (line: string) => void {
@@ -200,7 +201,7 @@ function traceSink(file: string | undefined): (line: string) => void {
   }
   return sink;
 }
-// from lguest.ts.md:1525 <<run the Guest until it powers off>>
+// from lguest.ts.md:1528 <<run the Guest until it powers off>>
 
 async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<GdbServer> {
   debug.pause();
@@ -211,7 +212,7 @@ async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<G
   process.stderr.write(`lguest: waiting for gdb: target remote 127.0.0.1:${server.port}\n`);
   return server;
 }
-// from lguest.ts.md:1589 <<run the Guest until it powers off>>
+// from lguest.ts.md:1592 <<run the Guest until it powers off>>
 
 function startTui(paused: boolean, debug: Debugger, guest: Guest, devices: LauncherDevice[], control: RunControl): Tui {
   const screen = devices.map((d) => d.backend).find((backend): backend is ScreenConsole => backend instanceof ScreenConsole)!;
