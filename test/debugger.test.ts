@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { readElfSymbols } from "../src/debug/symbols.ts";
 import { disassemble } from "../src/cpu/disassemble.ts";
-import { EAX, EDX, ESP } from "../src/cpu/registers.ts";
+import { EAX, ECX, EDI, EDX, ESP } from "../src/cpu/registers.ts";
 import { LGUEST_TRAP_ENTRY, LHCALL_LGUEST_INIT, RESERVE_MEM } from "../src/host/constants.ts";
 import {
   descriptorTable, dmaKeys, guestPageWalk, hypercallRing, interrupts, lguestData, registers, segments, shadowPageWalk,
@@ -154,8 +154,16 @@ test("a write watchpoint stops after the instruction that wrote, with the new va
   let stop = s.run();
   assert.ok(stop?.reason.kind === "watchpoint");
   assert.equal(s.debug.symbols.locate(cpu.eip)?.symbol.name, "lguest_start", "head.S clears .bss first");
-  const before = s.debug.readMemory(cpu.eip - 2, 2);
-  assert.deepEqual([...before], [0xf3, 0xab], "just after its rep stos, which wrote the word");
+  // The rep stosl either finished its chunk (eip just after it) or faulted
+  // on a later page of the same chunk (eip at it, to be restarted, with
+  // edi already past the word it wrote: book/cpu-debug.md).
+  const at = [...s.debug.readMemory(cpu.eip, 2)], before = [...s.debug.readMemory(cpu.eip - 2, 2)];
+  if (at[0] === 0xf3 && at[1] === 0xab) {
+    assert.ok(cpu.regs[ECX] > 0, "iterations remain");
+    assert.ok(cpu.regs[EDI] >>> 0 >= typedHead + 4, "the word is written");
+  } else {
+    assert.deepEqual(before, [0xf3, 0xab], "just after its rep stos, which wrote the word");
+  }
   s.debug.continue();
   stop = s.run();
   assert.ok(stop?.reason.kind === "watchpoint");
@@ -169,9 +177,9 @@ test("run until the next event of each kind stops just after that event", () => 
   const s = debugSession({ input });
   const kinds = [
     { condition: { kind: "trap" as const, vector: 14 }, line: /shadow fault|trap 14/ },
+    { condition: { kind: "hypercall" as const, call: "SET_CLOCKEVENT" }, line: /hcall SET_CLOCKEVENT/ },
     { condition: { kind: "dma" as const, op: "bind" as const }, line: /dma bind key 0x0/ },
     { condition: { kind: "dma" as const, op: "send" as const, key: 0 }, line: /dma send key 0x0/ },
-    { condition: { kind: "hypercall" as const, call: "HALT" }, line: /hcall HALT/ },
     { condition: { kind: "death" as const }, line: /died: CRASH: Power down/ },
   ];
   for (const { condition, line } of kinds) {

@@ -19,7 +19,7 @@ import { translate } from "./paging.ts";
 import { checkSegment, setSegmentCache } from "./segments.ts";
 import { EVENT_EXCEPTION, EVENT_FAULT, serviceAttention, takeEvent } from "./interrupts.ts";
 import {
-  checkCodeBreakpoints, checkDataAccess, codeBreakpointsOnPage, DEBUGGER_BREAK, forgetInstructionTraps, resetDebugRegisters,
+  checkCodeBreakpoints, checkDataAccess, codeBreakpointsOnPage, DEBUGGER_BREAK, forgetInstructionTraps, resetDebugRegisters, watchHitBeforeFault,
   type CodeBreakpoint, type DataWatch, type DebugHit, type DebugTraps,
 } from "./debug.ts";
 
@@ -183,7 +183,7 @@ export class CPU {
   pendingDataBreakpoints = 0;
   /** The exception being raised is an instruction breakpoint: its frame keeps RF clear. */
   instructionBreakpoint = false;
-  // from book/cpu-debug.md:390 <<the CPU's other state>>
+  // from book/cpu-debug.md:409 <<the CPU's other state>>
   /** The #DB about to be delivered interrupts a repeated string instruction: RF in its frame. */
   debugTrapRestarts = false;
   // from book/cpu-x87.md:1156 <<the CPU's other state>>
@@ -223,7 +223,7 @@ export class CPU {
     this.flags = FLAGS_ALWAYS_ONE | IF;
     // from book/cpu-paging.md:374 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
-    // from book/cpu-debug.md:489 <<start in a flat 32-bit state>>
+    // from book/cpu-debug.md:516 <<start in a flat 32-bit state>>
     resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
@@ -584,7 +584,7 @@ export class CPU {
           if (insn === undefined) insn = this.fetchSlowly();
           // from book/cpu-loop.md:449 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:517 <<execute the instruction>>
+          // from book/cpu-loop.md:518 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -610,6 +610,7 @@ export class CPU {
           if (error === DEBUGGER_BREAK) return STOP_DEBUG;
           throw error;
         }
+        if (watchHitBeforeFault(this)) return STOP_DEBUG;
         const source = forgetInstructionTraps(this) ? EVENT_EXCEPTION : EVENT_FAULT;
         if (!takeEvent(this, this.exceptionVector, this.exceptionErrorCode, source)) return this.stopReason;
       }
@@ -782,10 +783,12 @@ export class CPU {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-  // from book/cpu-debug.md:381 <<CPU methods>>
+  // from book/cpu-debug.md:398 <<CPU methods>>
   /** An iteration of a repeated string instruction hit a data breakpoint: end the instruction here, to be restarted. */
   dataBreakpointPending(): boolean {
-    if (this.attention === 0 || this.pendingDataBreakpoints === 0) return false;
+    if (this.attention === 0) return false;
+    if (this.debugHit !== undefined && this.debugHit.kind === "data") this.debugHit.completed = true;
+    if (this.pendingDataBreakpoints === 0) return false;
     this.debugTrapRestarts = true;
     return true;
   }

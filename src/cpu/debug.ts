@@ -37,7 +37,7 @@ export interface DataWatch {
 /** What made the CPU stop for the debugger, when it was one of its traps. */
 export type DebugHit =
   | { kind: "code"; breakpoint: CodeBreakpoint }
-  | { kind: "data"; watch: DataWatch; linear: number; physical: number; size: number; write: boolean };
+  | { kind: "data"; watch: DataWatch; linear: number; physical: number; size: number; write: boolean; completed?: boolean };
 // from book/cpu-debug.md:121
 
 export class DebugTraps {
@@ -191,7 +191,15 @@ export function checkDataAccess(cpu: CPU, linear: number, physical: number, size
     cpu.attention = 1;
   }
 }
-// from book/cpu-debug.md:402
+// from book/cpu-debug.md:421
+
+/** The loop caught a fault after a completed iteration hit a debugger watch: stop for the debugger before taking it. */
+export function watchHitBeforeFault(cpu: CPU): boolean {
+  if (cpu.debugHit === undefined || cpu.debugHit.kind !== "data" || cpu.debugHit.completed !== true) return false;
+  cpu.pendingDataBreakpoints = 0;
+  cpu.instructionBreakpoint = false;
+  return true;
+}
 
 /** The loop caught a fault: forgets what the instruction set off; true if it was an instruction breakpoint. */
 export function forgetInstructionTraps(cpu: CPU): boolean {
@@ -204,7 +212,7 @@ export function forgetInstructionTraps(cpu: CPU): boolean {
   cpu.instructionBreakpoint = false;
   return breakpoint;
 }
-// from book/cpu-debug.md:428
+// from book/cpu-debug.md:455
 
 /** The DR6 value for a #DB after an instruction: its single step and data breakpoints. */
 export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
@@ -214,7 +222,7 @@ export function debugTrapStatus(cpu: CPU, singleStep: boolean): number {
   cpu.pendingDataBreakpoints = 0;
   return dr6;
 }
-// from book/cpu-debug.md:450
+// from book/cpu-debug.md:477
 
 export const DR6_BD = 1 << 13, DR6_BS = 1 << 14;
 /** DR6 reads these as 1 (bits 4-11, 16-31) whatever is written; bit 12 reads 0 (SDM 17.2.3). */

@@ -9,7 +9,7 @@ import { Insn } from "./insn.ts";
 import { EVENT_EXCEPTION, EVENT_FAULT, serviceAttention, takeEvent } from "./interrupts.ts";
 import { ARITHMETIC_FLAGS, CF, CS, DS, ES, OF, SS } from "./registers.ts";
 import { STOP_BUDGET, STOP_DEBUG } from "./stop.ts";
-import { DEBUGGER_BREAK, forgetInstructionTraps } from "./debug.ts";
+import { DEBUGGER_BREAK, forgetInstructionTraps, watchHitBeforeFault } from "./debug.ts";
 import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
 import { jcc } from "./control.ts";
 import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
@@ -18,7 +18,7 @@ import { shiftByImmediate32 } from "./shifts.ts";
 /** off: the interpreter alone; on: hot pages translated; forced: every page, from its first instruction. */
 export type TranslationMode = "off" | "on" | "forced";
 
-// from book/cpu-translator.md:340 <<the translator's limits>>
+// from book/cpu-translator.md:341 <<the translator's limits>>
 /** Entries into a block at one offset before a region is translated from there. */
 const HOT_ENTRY = 1000;
 /** Regions per page at most. */
@@ -36,7 +36,7 @@ const MAX_SOURCE_BYTES = 48 << 20;
 
 export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
 
-// from book/cpu-translator.md:515 <<the flag kinds>>
+// from book/cpu-translator.md:516 <<the flag kinds>>
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7;
 
 function kindOf(operation: number, size: number): number {
@@ -106,7 +106,7 @@ function conditionOf(cpu: CPU, code: number, kind: number, a: number, b: number,
 function carryOf(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): number {
   return conditionOf(cpu, 2, kind, a, b, r, c) ? 1 : 0;
 }
-// from book/cpu-translator.md:594 <<the flag kinds>>
+// from book/cpu-translator.md:595 <<the flag kinds>>
 const FLAGS = "fk, fA, fB, fR, fC";
 
 /** The sign bit of fR as a boolean expression, for a size. */
@@ -184,7 +184,7 @@ function carryExpression(kind: number): string | undefined {
   return undefined;
 }
 // from book/cpu-translator.md:149
-// from book/cpu-translator.md:677 <<the region's helpers>>
+// from book/cpu-translator.md:678 <<the region's helpers>>
 type RegionFactory = (
   helpers: object, fallbacks: Insn[], exitOffsets: Int32Array, exitCounts: Int32Array, fallbackOffsets: Int32Array,
   blockTable: Int16Array,
@@ -210,7 +210,7 @@ function unsignedHigh(a: number, b: number): number {
 
 const helpers = { flushFlags, conditionOf, carryOf, parity, multiplyFlags, unsignedHigh };
 // from book/cpu-translator.md:150
-// from book/cpu-translator.md:327 <<the region's conditions>>
+// from book/cpu-translator.md:328 <<the region's conditions>>
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
@@ -220,7 +220,7 @@ function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
 // from book/cpu-translator.md:151
-// from book/cpu-translator.md:427 <<the code generator>>
+// from book/cpu-translator.md:428 <<the code generator>>
 interface PageCode {
   /** Decoded instructions by page offset. */
   insns: Map<number, Insn>;
@@ -273,7 +273,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
     throw error;
   }
 }
-// from book/cpu-translator.md:487 <<the code generator>>
+// from book/cpu-translator.md:488 <<the code generator>>
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -288,7 +288,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:709 <<the code generator>>
+// from book/cpu-translator.md:710 <<the code generator>>
 const REGISTERS = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
 const STORE_REGISTERS = REGISTERS.map((name, n) => `r[${n}] = ${name};`).join(" ");
 const LOAD_REGISTERS = REGISTERS.map((name, n) => `${name} = r[${n}];`).join(" ");
@@ -339,7 +339,7 @@ class Generator {
     return `{ ex = ${this.exitPoint}; break loop; }`;
   }
 
-  // from book/cpu-translator.md:772 <<reading and writing operands>>
+  // from book/cpu-translator.md:773 <<reading and writing operands>>
   register(n: number, size: number): string {
     if (size === 4) return REGISTERS[n];
     if (size === 2) return `(${REGISTERS[n]} & 0xffff)`;
@@ -361,7 +361,7 @@ class Generator {
     if (insn.disp !== 0 || parts.length === 0) parts.push(String(insn.disp));
     return parts.length === 1 && insn.base < 0 && insn.index < 0 ? String(insn.disp | 0) : `((${parts.join(" + ")}) | 0)`;
   }
-  // from book/cpu-translator.md:812 <<reading and writing operands>>
+  // from book/cpu-translator.md:813 <<reading and writing operands>>
   /** Emits `const name = ` a read of `size` bytes at the address in local `a` (or another). */
   read(name: string, size: number, a = "a"): void {
     const e = `e_${name}`, p = `p_${name}`;
@@ -416,7 +416,7 @@ class Generator {
     this.emit(`const a = ${this.address(insn)};`);
     this.write(value, size);
   }
-  // from book/cpu-translator.md:874 <<reading and writing operands>>
+  // from book/cpu-translator.md:875 <<reading and writing operands>>
   /** Emits `const name = ` the memory E operand, read for modification, and returns the writer. */
   readModify(insn: Insn, name: string, size: number): (value: string) => void {
     this.emit(`const a = ${this.address(insn)};`);
@@ -428,8 +428,8 @@ class Generator {
     else this.emit(`const ${name} = m8[p];`);
     return (value) => this.emitStore("p", value, size);
   }
-  // from book/cpu-translator.md:760 <<the code generator>>
-  // from book/cpu-translator.md:890 <<reading the flags>>
+  // from book/cpu-translator.md:761 <<the code generator>>
+  // from book/cpu-translator.md:891 <<reading the flags>>
   /** A condition code as a boolean expression, given what is known of the flags. */
   condition(code: number): string {
     if (this.kind > 0) {
@@ -455,8 +455,8 @@ class Generator {
     this.emit(`fk = ${kind}; fA = ${a}; fB = ${b}; fR = ${r};${c === "fC" ? "" : ` fC = ${c};`}`);
     this.kind = kind;
   }
-  // from book/cpu-translator.md:761 <<the code generator>>
-  // from book/cpu-translator.md:952 <<the instructions>>
+  // from book/cpu-translator.md:762 <<the code generator>>
+  // from book/cpu-translator.md:953 <<the instructions>>
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const opcode = insn.opcode;
@@ -466,7 +466,7 @@ class Generator {
     this.emit("{");
     let ended = false;
     switch (mnemonic) {
-      // from book/cpu-translator.md:1031 <<translate the ALU instructions>>
+      // from book/cpu-translator.md:1032 <<translate the ALU instructions>>
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
         const operation = mnemonic === "test" ? 4 : insn.op;
         const immediate = operands[1]?.[0] === "I";
@@ -577,8 +577,8 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), "0", "x", "z");
         break;
       }
-      // from book/cpu-translator.md:962 <<the instructions>>
-      // from book/cpu-translator.md:1146 <<translate the moves>>
+      // from book/cpu-translator.md:963 <<the instructions>>
+      // from book/cpu-translator.md:1147 <<translate the moves>>
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -634,8 +634,8 @@ class Generator {
           this.emit(`if (${this.condition(opcode & 15)}) ${REGISTERS[insn.reg]} = y;`);
         }
         break;
-      // from book/cpu-translator.md:963 <<the instructions>>
-      // from book/cpu-translator.md:1209 <<translate the control transfers>>
+      // from book/cpu-translator.md:964 <<the instructions>>
+      // from book/cpu-translator.md:1210 <<translate the control transfers>>
       case "j": {
         this.emit(`n += ${this.index + 1};`);
         this.emit(`if (${this.condition(insn.op)}) { ${this.jump(this.next + insn.imm)} }`);
@@ -681,12 +681,12 @@ class Generator {
         this.emit("esp = (s + 4) | 0;");
         this.setRegister(insn.reg, 4, "y");
         break;
-    // from book/cpu-translator.md:964 <<the instructions>>
+    // from book/cpu-translator.md:965 <<the instructions>>
     }
     this.emit("}");
     return ended;
   }
-  // from book/cpu-translator.md:975 <<the instructions>>
+  // from book/cpu-translator.md:976 <<the instructions>>
   static translatable(insn: Insn): boolean {
     const entry = insn.entry;
     if (entry === undefined || insn.lock || insn.addr16) return false;
@@ -736,23 +736,23 @@ class Generator {
         return false;
     }
   }
-  // from book/cpu-translator.md:762 <<the code generator>>
-  // from book/cpu-translator.md:938 <<falling back to the interpreter>>
+  // from book/cpu-translator.md:763 <<the code generator>>
+  // from book/cpu-translator.md:939 <<falling back to the interpreter>>
   fallback(insn: Insn): void {
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
     this.fallbackOffsets.push(this.offset);
     this.emit(`fb = ${k}; continue loop;`);
   }
-// from book/cpu-translator.md:763 <<the code generator>>
+// from book/cpu-translator.md:764 <<the code generator>>
 }
-// from book/cpu-translator.md:1260 <<the code generator>>
+// from book/cpu-translator.md:1261 <<the code generator>>
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
     opcode === 0x68 || opcode === 0x6a;
 }
-// from book/cpu-translator.md:1277 <<the code generator>>
+// from book/cpu-translator.md:1278 <<the code generator>>
 function generate(code: PageCode, forced: boolean): {
   source: string; fallbacks: Insn[]; exitOffsets: Int32Array; exitCounts: Int32Array; fallbackOffsets: Int32Array;
   blockTable: Int16Array;
@@ -787,7 +787,7 @@ function generate(code: PageCode, forced: boolean): {
   g.emit("}");
   g.emit("switch (bi) {");
   for (const leader of code.leaders) {
-    // from book/cpu-translator.md:1342 <<write one block>>
+    // from book/cpu-translator.md:1343 <<write one block>>
     const block: number[] = [];
     for (let at = leader; ; ) {
       const insn = code.insns.get(at);
@@ -817,7 +817,7 @@ function generate(code: PageCode, forced: boolean): {
     });
     if (!ended) g.emit(`n += ${block.length}; ${g.jump(g.next)}`);
     g.emit("}");
-  // from book/cpu-translator.md:1312 <<the code generator>>
+  // from book/cpu-translator.md:1313 <<the code generator>>
   }
   g.emit("default: break loop;");
   g.emit("}");
@@ -866,7 +866,7 @@ export class Translator {
   /** The memory bound: over it, every translation is thrown away (tests lower it). */
   maxRegions = MAX_REGIONS;
   maxSourceBytes = MAX_SOURCE_BYTES;
-  // from book/cpu-translator.md:409 <<the translator's statistics>>
+  // from book/cpu-translator.md:410 <<the translator's statistics>>
   /** Regions made, distinct functions compiled, translations thrown away, whole flushes. */
   translations = 0;
   compilations = 0;
@@ -900,13 +900,14 @@ export class Translator {
           if (error === DEBUGGER_BREAK) return STOP_DEBUG;
           throw error;
         }
-        const source = forgetInstructionTraps(cpu) ? EVENT_EXCEPTION : EVENT_FAULT;
+        if (watchHitBeforeFault(cpu)) return STOP_DEBUG;
+      const source = forgetInstructionTraps(cpu) ? EVENT_EXCEPTION : EVENT_FAULT;
         if (!takeEvent(cpu, cpu.exceptionVector, cpu.exceptionErrorCode, source)) return cpu.stopReason;
       }
     }
   }
 
-  // from book/cpu-translator.md:244 <<interpret up to the next jump>>
+  // from book/cpu-translator.md:245 <<interpret up to the next jump>>
   private interpretBlock(limit: number): void {
     const cpu = this.cpu;
     do {
@@ -936,8 +937,8 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:232 <<the translator>>
-  // from book/cpu-translator.md:284 <<find and run a region>>
+  // from book/cpu-translator.md:233 <<the translator>>
+  // from book/cpu-translator.md:285 <<find and run a region>>
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
     if (!cpu.code32 || cpu.codeLimitChecked || cpu.segBase[CS] !== 0 || cpu.stackMask !== -1) return false;
@@ -975,8 +976,8 @@ export class Translator {
     }
     return this.translate(page, offset, regions);
   }
-  // from book/cpu-translator.md:233 <<the translator>>
-  // from book/cpu-translator.md:358 <<translate a page>>
+  // from book/cpu-translator.md:234 <<the translator>>
+  // from book/cpu-translator.md:359 <<translate a page>>
   private translate(page: number, offset: number, regions: PageRegions): Region {
     const cpu = this.cpu;
     if (!cpu.codePages[page]) cpu.protectCode(page);
@@ -1002,8 +1003,8 @@ export class Translator {
     this.translations++;
     return region;
   }
-  // from book/cpu-translator.md:234 <<the translator>>
-  // from book/cpu-translator.md:386 <<forget a page's translation>>
+  // from book/cpu-translator.md:235 <<the translator>>
+  // from book/cpu-translator.md:387 <<forget a page's translation>>
   /** A write to `page`, or the Host's DMA into it: its translations are stale. */
   forget(page: number): void {
     const regions = this.pages[page];
@@ -1024,5 +1025,5 @@ export class Translator {
     this.sourceBytes = 0;
     this.flushes++;
   }
-// from book/cpu-translator.md:235 <<the translator>>
+// from book/cpu-translator.md:236 <<the translator>>
 }

@@ -84,7 +84,7 @@ export const keyTable: { group: string; bindings: Binding[] }[] = [
       { keys: ["6"], shown: "", does: "", action: { show: "events" } },
       { keys: ["7"], shown: "", does: "5 host, 6 events, 7 console: one pane alone", action: { show: "console" } },
       { keys: ["tab"], shown: "Tab", does: "the next pane", action: "next pane" },
-      { keys: ["up"], shown: "↑↓ PgUp/Dn", does: "scroll a view or the code; Home, End: the ends", action: "scroll up" },
+      { keys: ["up"], shown: "↑↓ PgUp/Dn", does: "scroll a view or the code; Home, End too", action: "scroll up" },
       { keys: ["down"], shown: "", does: "", action: "scroll down" },
       { keys: ["pageup"], shown: "", does: "", action: "page up" },
       { keys: ["pagedown"], shown: "", does: "", action: "page down" },
