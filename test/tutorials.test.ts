@@ -38,6 +38,12 @@ function evaluate(expression: string): number {
   return total >>> 0;
 }
 
+test("TUTORIAL_UPDATE re-records a line from the row most like it, not the first that fits", () => {
+  const tss = ["ring 0 stack  ss 0058  esp ffc01000", "ring 1 stack  ss 0069  esp c0116000", "ring 2 stack  ss 0000  esp 00000000"];
+  assert.deepEqual(rerecord(["ring 1 stack  ss 0069  esp c0112000"], tss), ["ring 1 stack  ss 0069  esp c0116000"]);
+  assert.equal(rerecord(["the words are gone"], tss), undefined);
+});
+
 test("there is a TUI tutorial for each part of the book", () => {
   assert.deepEqual(tutorials, ["tui-cpu.md", "tui-drivers.md", "tui-guest.md", "tui-host.md", "tui-launcher.md", "tui-switcher.md"]);
 });

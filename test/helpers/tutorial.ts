@@ -110,11 +110,19 @@ export function rerecord(expected: string[], screen: string[]): string[] | undef
         return "\\" + token;
       })).join(".*?");
     const pattern = new RegExp(loose);
-    let found: RegExpExecArray | null = null;
-    for (row++; row < screen.length && found === null; row++) found = pattern.exec(screen[row]);
-    row--;
-    if (found === null) return undefined;
-    updated.push(line.includes("…") ? line : found[0]);
+    // Of the later rows that match, the one most like the old line: a
+    // digit that is a word ("ring 1") matches any digit, and the first
+    // match may be a neighbour ("ring 0").
+    let best: { row: number; text: string; alike: number } | undefined;
+    for (let candidate = row + 1; candidate < screen.length; candidate++) {
+      const found = pattern.exec(screen[candidate]);
+      if (found === null) continue;
+      const alike = [...found[0]].filter((char, k) => line[k] === char).length;
+      if (best === undefined || alike > best.alike) best = { row: candidate, text: found[0], alike };
+    }
+    if (best === undefined) return undefined;
+    row = best.row;
+    updated.push(line.includes("…") ? line : best.text);
   }
   return updated;
 }
