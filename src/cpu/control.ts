@@ -233,7 +233,7 @@ function cpuid(cpu: CPU): void {
 }
 // from book/cpu-control.md:438
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:473 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:466 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
   // from book/cpu-control.md:440
   const count = cpu.timestamp();
