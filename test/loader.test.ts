@@ -9,7 +9,7 @@ import { layOutGuest } from "../src/launcher/layout.ts";
 import type { DeviceRequirements } from "../src/devices/device.ts";
 import { guessPageOffset } from "../src/launcher/kernel.ts";
 import { LaunchError } from "../src/launcher/launch-error.ts";
-import { readElfSymbols } from "../src/launcher/elf.ts";
+import { readSymbolTables } from "../src/launcher/elf.ts";
 import { buildBzImage, buildElf, genuine, kernelText, movEaxLoads, u16, u32 } from "./helpers/images.ts";
 
 const MiB = 1024 * 1024;
@@ -235,7 +235,7 @@ test("the ELF reader's symbols of images/vmlinux are the ones nm lists, at nm's 
     .trim().split("\n").map((line) => line.split(" "))
     .map(([address, , name]) => `${name} ${address}`).sort();
   const STT_SECTION = 3, STT_FILE = 4;
-  const ours = readElfSymbols(file)
+  const ours = readSymbolTables(file)
     .filter((symbol) => symbol.section !== 0 && symbol.type !== STT_SECTION && symbol.type !== STT_FILE)
     .map((symbol) => `${symbol.name} ${symbol.value.toString(16).padStart(8, "0")}`).sort();
   assert.ok(listed.length > 100, `nm lists ${listed.length} symbols`);
@@ -244,7 +244,7 @@ test("the ELF reader's symbols of images/vmlinux are the ones nm lists, at nm's 
 
 test("the ELF reader offers no symbols from a file without sections or a damaged one, rather than failing", () => {
   const file = new Uint8Array(readFileSync("images/vmlinux"));
-  assert.deepEqual(readElfSymbols(elfKernel()), []);
-  assert.deepEqual(readElfSymbols(file.subarray(0, file.length >> 1)), []);
-  assert.deepEqual(readElfSymbols(new Uint8Array(16)), []);
+  assert.deepEqual(readSymbolTables(elfKernel()), []);
+  assert.deepEqual(readSymbolTables(file.subarray(0, file.length >> 1)), []);
+  assert.deepEqual(readSymbolTables(new Uint8Array(16)), []);
 });

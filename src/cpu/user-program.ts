@@ -10,6 +10,7 @@ import { CR0_PG, CR0_WP } from "./paging.ts";
 import { setSegmentCache } from "./segments.ts";
 import { writeCr0 } from "./system.ts";
 import { readElf } from "../launcher/elf.ts";
+import { hex } from "./hex.ts";
 
 const STACK_SIZE = 1 << 20;
 
@@ -29,7 +30,7 @@ export function loadUserProgram(elf: Uint8Array, options: { paging?: boolean } =
   const cpu = new CPU(new PhysicalMemory(ramSize));
   for (const s of segments) cpu.memory.ram.set(elf.subarray(s.offset, s.offset + s.filesz), s.vaddr);
   if (options.paging) identityMap(cpu, ramSize - tablesSize - STACK_SIZE, ramSize);
-  // from book/cpu-runner.md:65 <<enter user mode>>
+  // from book/cpu-runner.md:66 <<enter user mode>>
   const entry = read.elf.entry;
   cpu.setPrivilege(3);
   cpu.setFlatSegments(0x73, 0x7b, 3);
@@ -37,10 +38,10 @@ export function loadUserProgram(elf: Uint8Array, options: { paging?: boolean } =
   setSegmentCache(cpu, GS, 0, 0, 0, 0);
   cpu.regs[ESP] = ramSize - tablesSize - 16;
   cpu.eip = entry;
-  // from book/cpu-runner.md:55
+  // from book/cpu-runner.md:56
   return { cpu, entry: cpu.eip };
 }
-// from book/cpu-runner.md:82
+// from book/cpu-runner.md:83
 /** Bytes of page tables for an identity map of `bytes`: a directory and one table per 4 MiB. */
 function pageTableBytes(bytes: number): number {
   return 4096 * (1 + Math.ceil(bytes / (4096 * 1024)) + 1);
@@ -57,7 +58,7 @@ function identityMap(cpu: CPU, tables: number, ramSize: number): void {
   cpu.cr3 = directory;
   writeCr0(cpu, cpu.cr0 | CR0_PG | CR0_WP);
 }
-// from book/cpu-runner.md:109
+// from book/cpu-runner.md:110
 const SYS_EXIT = 1;
 const SYS_WRITE = 4;
 const ENOSYS = 38;
@@ -92,10 +93,10 @@ export function runUserProgram(
       ? `${exceptionNames[cpu.exceptionVector] ?? `vector ${cpu.exceptionVector}`}` +
         (cpu.exceptionErrorCode >= 0 ? ` (error ${cpu.exceptionErrorCode})` : "")
       : stop === STOP_HALT ? "hlt" : `stop ${stop}`;
-    return { death: `${what} at eip 0x${(cpu.eip >>> 0).toString(16)}`, instructions: cpu.instructions - start };
+    return { death: `${what} at eip ${hex(cpu.eip)}`, instructions: cpu.instructions - start };
   }
 }
-// from book/cpu-runner.md:153
+// from book/cpu-runner.md:154
 const EFAULT = 14;
 
 function systemWrite(cpu: CPU, write: (fd: number, bytes: Uint8Array) => void): number {

@@ -67,7 +67,7 @@ export function readElf(file: Uint8Array): ElfResult {
   if (segments.length === 0) return problem("ELF file has no loadable segments");
   return { ok: true, elf: { entry: view.getUint32(24, true), segments } };
 }
-// from lguest.ts.md:659
+// from lguest.ts.md:662
 const SHT_SYMTAB = 2;
 
 /** One entry of an ELF symbol table. */
@@ -82,7 +82,7 @@ export interface ElfSymbol {
 }
 
 /** The named symbols of a 32-bit little-endian ELF file; none for anything else. */
-export function readElfSymbols(file: Uint8Array): ElfSymbol[] {
+export function readSymbolTables(file: Uint8Array): ElfSymbol[] {
   const symbols: ElfSymbol[] = [];
   if (!isElf(file) || file.length < 52 || file[4] !== 1 || file[5] !== 1) return symbols;
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);

@@ -23,12 +23,12 @@ export function loadKernel(
   return isElf(file) ? loadElf(file, name, ram, log) : loadBzImage(file, name, ram, log);
 }
 
-// from lguest.ts.md:712 <<load an ELF vmlinux>>
+// from lguest.ts.md:715 <<load an ELF vmlinux>>
 function loadElf(file: Uint8Array<ArrayBuffer>, name: string, ram: Uint8Array<ArrayBuffer>, log: (line: string) => void): LoadedKernel {
   const fail = (why: string) => new LaunchError(`${name}: ${why}`);
   const read = readElf(file);
   if (!read.ok) throw fail(read.problem);
-  // from lguest.ts.md:732 <<copy the loadable segments>>
+  // from lguest.ts.md:735 <<copy the loadable segments>>
   const pageOffset = (read.elf.segments[0].vaddr - read.elf.segments[0].paddr) >>> 0;
   let start = Infinity;
   let end = 0;
@@ -46,12 +46,12 @@ function loadElf(file: Uint8Array<ArrayBuffer>, name: string, ram: Uint8Array<Ar
     start = Math.min(start, paddr);
     end = Math.max(end, paddr + Math.max(memsz, filesz));
   }
-  // from lguest.ts.md:717 <<load an ELF vmlinux>>
+  // from lguest.ts.md:720 <<load an ELF vmlinux>>
   return { format: "ELF vmlinux", ...findEntry(ram, start, end, pageOffset, name), start, end };
 }
 // from lguest.ts.md:555
 
-// from lguest.ts.md:767 <<load a bzImage>>
+// from lguest.ts.md:770 <<load a bzImage>>
 const BZIMAGE_LOAD_ADDRESS = 0x100000;
 
 function findGzipMember(file: Uint8Array): number {
@@ -79,7 +79,7 @@ function loadBzImage(file: Uint8Array<ArrayBuffer>, name: string, ram: Uint8Arra
   const end = BZIMAGE_LOAD_ADDRESS + length;
   return { format: "bzImage", ...findEntry(ram, start, end, pageOffset, name), start, end };
 }
-// from lguest.ts.md:805 <<load a bzImage>>
+// from lguest.ts.md:808 <<load a bzImage>>
 /** Guesses PAGE_OFFSET from the top bytes of "mov addr, %eax" operands (spec 1.4). */
 export function guessPageOffset(image: Uint8Array): number | undefined {
   const seen = new Uint8Array(256);
@@ -92,7 +92,7 @@ export function guessPageOffset(image: Uint8Array): number | undefined {
 }
 // from lguest.ts.md:557
 
-// from lguest.ts.md:862 <<find the GenuineLguest entry point>>
+// from lguest.ts.md:865 <<find the GenuineLguest entry point>>
 const GENUINE_LGUEST = new TextEncoder().encode("GenuineLguest");
 
 function findEntry(

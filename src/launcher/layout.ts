@@ -90,7 +90,7 @@ export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
 
 // from lguest.ts.md:415
 
-// from lguest.ts.md:884 <<place the initrd>>
+// from lguest.ts.md:887 <<place the initrd>>
 function placeInitrd(
   initrd: Uint8Array, name: string, ram: Uint8Array, log: (line: string) => void,
 ): { start: number; length: number } {
@@ -106,12 +106,12 @@ function placeInitrd(
   log(`mapped initrd ${name} size=${initrd.length} @ ${hex(start)}`);
   return { start, length };
 }
-// from lguest.ts.md:908 <<place the initrd>>
+// from lguest.ts.md:911 <<place the initrd>>
 /** The first 2 MiB: boot parameters, then the kernel from 1 MiB. */
 const KERNEL_AREA = 2 * 1024 * 1024;
 // from lguest.ts.md:417
 
-// from lguest.ts.md:926 <<build the initial page tables>>
+// from lguest.ts.md:929 <<build the initial page tables>>
 export interface PageTables {
   /** Guest-physical address of the page directory. */
   pgdir: number;
@@ -143,7 +143,7 @@ function buildPageTables(ram: Uint8Array, initrdLength: number, pageOffset: numb
 }
 // from lguest.ts.md:419
 
-// from lguest.ts.md:979 <<write the boot parameters>>
+// from lguest.ts.md:982 <<write the boot parameters>>
 function writeBootParameters(
   ram: Uint8Array, kernelArguments: string[], initrd: { start: number; length: number } | undefined,
 ): string {
@@ -159,7 +159,7 @@ function writeBootParameters(
   }
   boot.setUint32(BOOT_PARAMS.cmdLinePtr, COMMAND_LINE, true);
   boot.setUint32(BOOT_PARAMS.hardwareSubarch, 1, true);
-  // from lguest.ts.md:1004 <<write the kernel command line>>
+  // from lguest.ts.md:1007 <<write the kernel command line>>
   const commandLine = kernelArguments.map((arg) => arg + " ").join("");
   const bytes = new TextEncoder().encode(commandLine);
   if (bytes.length > COMMAND_LINE_SIZE - 1) {
@@ -170,11 +170,11 @@ function writeBootParameters(
   ram.set(bytes, COMMAND_LINE);
   ram[COMMAND_LINE + bytes.length] = 0;
   return commandLine;
-// from lguest.ts.md:995 <<write the boot parameters>>
+// from lguest.ts.md:998 <<write the boot parameters>>
 }
 // from lguest.ts.md:421
 
-// from lguest.ts.md:1029 <<fill in the device descriptor page>>
+// from lguest.ts.md:1032 <<fill in the device descriptor page>>
 function placeDevices(
   requirements: DeviceRequirements[], firstPage: number, descriptorPage: Uint8Array,
   log: (line: string) => void,
