@@ -8,12 +8,13 @@ import type { GuestCommand } from "./arguments.ts";
 import type { GuestLayout } from "./layout.ts";
 import { LaunchError } from "./launch-error.ts";
 import type { LauncherDevice, RunControl } from "./backend.ts";
+import { takeGuestId, type GuestId } from "./machine.ts";
 import { DeviceBus } from "../devices/bus.ts";
 import { GuestLink } from "../devices/link.ts";
 import { instructionTracer, traceWriter } from "../trace/print.ts";
 import { openSync, writeSync } from "node:fs";
 
-// from lguest.ts.md:1197 <<the clocks>>
+// from lguest.ts.md:1198 <<the clocks>>
 /** Nanoseconds per instruction on the virtual clock. */
 export const VIRTUAL_NS_PER_INSTRUCTION = 10n;
 /** The virtual clock's epoch: Linux 2.6.23's release, 2007-10-09 00:00 UTC, in ns. */
@@ -34,9 +35,9 @@ function makeClock(kind: "real" | "virtual", instructions: () => number): Clock 
   const now = () => VIRTUAL_EPOCH + BigInt(instructions()) * VIRTUAL_NS_PER_INSTRUCTION + skipped;
   return { now, skipTo: (when) => { if (when > now()) skipped += when - now(); }, virtual: true };
 }
-// from lguest.ts.md:1155
+// from lguest.ts.md:1156
 
-// from lguest.ts.md:1164 <<run the Guest until it powers off>>
+// from lguest.ts.md:1165 <<run the Guest until it powers off>>
 function guestMemory(layout: GuestLayout): { memory: PhysicalMemory; shared: Uint8Array[] } {
   const memory = new PhysicalMemory(layout.ram);
   const shared: Uint8Array[] = [];
@@ -50,13 +51,14 @@ function guestMemory(layout: GuestLayout): { memory: PhysicalMemory; shared: Uin
   }
   return { memory, shared };
 }
-// from lguest.ts.md:1240 <<run the Guest until it powers off>>
+// from lguest.ts.md:1241 <<run the Guest until it powers off>>
 const SLICE = 200_000;
 
 export async function runGuest(layout: GuestLayout, command: GuestCommand, devices: LauncherDevice[]): Promise<number> {
   const warn = (line: string) => process.stderr.write(`lguest: ${line}\n`);
   let stopped: { status: number; message?: string } | undefined;
   let wakeUp: (() => void) | undefined;
+  let guestId: GuestId | undefined;
   const control: RunControl = {
     wake: () => wakeUp?.(),
     stop: (status, message) => {
@@ -66,23 +68,24 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand, devic
     warn,
   };
   try {
-    // from lguest.ts.md:1296 <<make the Guest and attach its devices>>
+    // from lguest.ts.md:1305 <<make the Guest and attach its devices>>
     const sink = command.trace.size > 0 ? traceSink(command.traceFile) : undefined;
     let guest: Guest | undefined;
     const clock = makeClock(command.clock, () => guest?.cpu.instructions ?? 0);
     const trace = sink && traceWriter(command.trace, sink);
     const host = new Host({ now: clock.now, seed: 1, trace, wake: () => wakeUp?.() });
     const { memory, shared } = guestMemory(layout);
+    guestId = await takeGuestId();
     const initialized = host.initialize({
       memory, pfnLimit: layout.pfnLimit, pgdir: layout.pgdir, start: layout.entry, pageOffset: layout.pageOffset,
-      sharedBeyondHost: shared,
+      id: guestId?.id, sharedBeyondHost: shared,
     });
     if (!initialized.ok) throw new LaunchError(`the Host refused the guest: ${initialized.message}`);
     guest = initialized.guest;
     if (command.trace.has("insn")) guest.cpu.setInstructionHook(instructionTracer(guest.id, sink!));
     const bus = new DeviceBus(devices.map((d) => d.device));
     bus.attach(layout.devices, new GuestLink(host, guest, warn));
-    // from lguest.ts.md:1256 <<run the Guest until it powers off>>
+    // from lguest.ts.md:1258 <<run the Guest until it powers off>>
     for (const { backend } of devices) backend.start?.(control);
     let lastTurn = guest.cpu.instructions;
     for (;;) {
@@ -104,6 +107,7 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand, devic
       }
     }
   } finally {
+    guestId?.release();
     for (const { backend } of devices) {
       try {
         backend.close?.();
@@ -114,7 +118,7 @@ export async function runGuest(layout: GuestLayout, command: GuestCommand, devic
     if (stopped?.message) warn(stopped.message);
   }
 }
-// from lguest.ts.md:1324 <<run the Guest until it powers off>>
+// from lguest.ts.md:1334 <<run the Guest until it powers off>>
 async function waitForWork(
   guest: Guest, timerAt: bigint | undefined, clock: Clock, bus: DeviceBus, setWaker: (wake: (() => void) | undefined) => void,
 ): Promise<void> {
@@ -147,7 +151,7 @@ function finish(reason: string): number {
   process.stderr.write(`lguest: the guest died: ${reason}\n`);
   return 1;
 }
-// from lguest.ts.md:1362 <<run the Guest until it powers off>>
+// from lguest.ts.md:1372 <<run the Guest until it powers off>>
 const sinks = new Map<string, (line: string) => void>();
 
 function traceSink(file: string | undefined): (line: string) => void {
