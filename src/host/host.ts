@@ -68,8 +68,10 @@ export type RunResult =
    * The instruction budget is spent, or the Guest is halted waiting for an
    * interrupt; `timerAt` is when its timer fires, if armed.
    */
-  | { kind: "timeslice"; halted: boolean; timerAt?: bigint };
-// from book/host.md:1092 <<the Launcher's requests and their results>>
+  | { kind: "timeslice"; halted: boolean; timerAt?: bigint }
+  /** A debugger stopped the CPU between two instructions; the next run carries on from there. */
+  | { kind: "paused" };
+// from book/host.md:1150 <<the Launcher's requests and their results>>
 
 export type GetDmaResult = { ok: true; dma: number } | { ok: false; error: "ENOENT" };
 export type IrqResult = { ok: true } | { ok: false; error: "EINVAL" | "ENOENT" };
@@ -136,7 +138,7 @@ export class Host {
   }
 // from book/host.md:742
 
-  // from book/host.md:937 <<running a Guest>>
+  // from book/host.md:939 <<running a Guest>>
   /** Runs the Guest until something needs the Launcher (spec 2.3). Never throws. */
   run(guest: Guest, maxInstructions: number): RunResult {
     if (guest.dead === undefined) {
@@ -152,7 +154,7 @@ export class Host {
   }
 // from book/host.md:744
 
-  // from book/host.md:1098 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
+  // from book/host.md:1156 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
   /** LHREQ_GETDMA: a buffer this Guest bound to `key`, with its irq written into used_len (spec 2.7). */
   getDma(guest: Guest, key: number): GetDmaResult {
     if (guest.dead !== undefined) return { ok: false, error: "ENOENT" };
@@ -176,7 +178,7 @@ export class Host {
   }
 // from book/host.md:746
 
-  // from book/host.md:1130 <<releasing a Guest>>
+  // from book/host.md:1188 <<releasing a Guest>>
   /** Closing /dev/lguest: frees the Guest's slot and its DMA bindings. */
   release(guest: Guest): void {
     if (this.guests[guest.id] !== guest) return;
