@@ -10,7 +10,7 @@ import { jcc } from "./control.ts";
 import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
 import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
-import { PhysicalMemory } from "./memory.ts";
+import { MACHINE_REGISTERS, PhysicalMemory, type MachineArea } from "./memory.ts";
 import { Translator, translationSettings } from "./translator.ts";
 import { AF, ARITHMETIC_FLAGS, CF, CS, ESP, FLAGS_ALWAYS_ONE, IF, OF, PF, reg8Index, SF, SS, TF, ZF } from "./registers.ts";
 import { STOP_BUDGET, STOP_UNSUPPORTED } from "./stop.ts";
@@ -21,13 +21,12 @@ import { EVENT_EXCEPTION, serviceAttention, takeEvent } from "./interrupts.ts";
 
 export class CPU {
   // from book/cpu-state.md:56 <<the register file>>
-  readonly registerBytes = new ArrayBuffer(32);
   /** eax..edi as signed 32-bit integers. */
-  readonly regs = new Int32Array(this.registerBytes);
+  readonly regs: Int32Array<ArrayBuffer>;
   /** ax..di are regs16[2 * n]. */
-  readonly regs16 = new Uint16Array(this.registerBytes);
+  readonly regs16: Uint16Array<ArrayBuffer>;
   /** The bytes of the registers: use reg8Index to find al..bh. */
-  readonly regs8 = new Uint8Array(this.registerBytes);
+  readonly regs8: Uint8Array<ArrayBuffer>;
   eip = 0;
   // from book/cpu-loop.md:135
   // from book/cpu-state.md:82 <<the segment registers>>
@@ -54,15 +53,17 @@ export class CPU {
   // from book/cpu-loop.md:137
   // from book/cpu-state.md:467 <<the memory views>>
   readonly memory: PhysicalMemory;
+  /** Where the registers and the TLB live (see the machine area). */
+  readonly machine: MachineArea;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
   // from book/cpu-loop.md:138
   // from book/cpu-state.md:222 <<the TLB>>
-  readonly tlb = new Tlb();
+  readonly tlb: Tlb;
   /** The current privilege's pair of TLB tables. */
-  tlbRead = this.tlb.readSupervisor;
-  tlbWrite = this.tlb.writeSupervisor;
+  tlbRead: Int32Array<ArrayBuffer>;
+  tlbWrite: Int32Array<ArrayBuffer>;
   // from book/cpu-loop.md:139
   // from book/cpu-loop.md:163 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
@@ -186,6 +187,14 @@ export class CPU {
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
+    this.machine = memory.machineArea();
+    const { buffer, offset } = this.machine;
+    this.regs = new Int32Array(buffer, offset + MACHINE_REGISTERS, 8);
+    this.regs16 = new Uint16Array(buffer, offset + MACHINE_REGISTERS, 16);
+    this.regs8 = new Uint8Array(buffer, offset + MACHINE_REGISTERS, 32);
+    this.tlb = new Tlb(buffer, offset);
+    this.tlbRead = this.tlb.readSupervisor;
+    this.tlbWrite = this.tlb.writeSupervisor;
     this.mem8 = memory.ram;
     this.mem16 = memory.ram16;
     this.mem32 = memory.ram32;
@@ -201,7 +210,7 @@ export class CPU {
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
     // from book/cpu-loop.md:150
-    if (translationSettings.mode !== "off") this.translator = new Translator(this, translationSettings.mode === "forced");
+    if (translationSettings.mode !== "off" && this.machine.wasm !== undefined) this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
   // from book/cpu-state.md:232 <<CPU methods>>

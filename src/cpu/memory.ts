@@ -3,22 +3,79 @@
 // from book/cpu-state.md:101
 export const PAGE_SIZE = 4096;
 
+/**
+ * The machine area: the bytes after RAM, in the same memory, where the CPU
+ * keeps its registers and TLB and the translator its words, so that
+ * translated code reaches all of them (byte offsets from the area's start).
+ */
+export const MACHINE_REGISTERS = 0;
+export const MACHINE_FLAGS = 32;
+export const MACHINE_WORDS = 64;
+export const MACHINE_CACHE = 4096;
+export const MACHINE_CACHE_BITS = 14;
+export const MACHINE_TLB = 1 << 20;
+export const TLB_TABLE_BYTES = 4 << 20;
+export const MACHINE_BYTES = MACHINE_TLB + 4 * TLB_TABLE_BYTES;
+
+/** Where a CPU's machine area is: a buffer, an offset in it, and the WebAssembly memory that is the buffer, if any. */
+export interface MachineArea {
+  buffer: ArrayBuffer;
+  offset: number;
+  wasm: WebAssembly.Memory | undefined;
+}
+
+/** The WebAssembly memories that allocateRam made, by their buffers. */
+const wasmMemories = new WeakMap<ArrayBuffer, WebAssembly.Memory>();
+
+/**
+ * Guest RAM of `bytes`, at the start of a WebAssembly memory with the
+ * machine area after it; a plain buffer where WebAssembly cannot have one.
+ */
+export function allocateRam(bytes: number): Uint8Array<ArrayBuffer> {
+  const pages = Math.ceil((bytes + MACHINE_BYTES) / 65536);
+  try {
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    wasmMemories.set(memory.buffer, memory);
+    return new Uint8Array(memory.buffer, 0, bytes);
+  } catch {
+    return new Uint8Array(bytes);
+  }
+}
+
 /** Guest-physical memory: RAM from 0, plus single pages mapped above it. */
 export class PhysicalMemory {
   readonly ram: Uint8Array<ArrayBuffer>;
   readonly ram16: Uint16Array<ArrayBuffer>;
   readonly ram32: Int32Array<ArrayBuffer>;
   readonly ramSize: number;
+  /** The WebAssembly memory that holds RAM, if allocateRam made it. */
+  readonly wasm: WebAssembly.Memory | undefined;
+  /** The machine area after RAM is given to the first CPU that asks. */
+  private machineTaken = false;
   private readonly pages = new Map<number, Uint8Array>();
 
   constructor(ramOrSize: number | Uint8Array<ArrayBuffer>) {
-    this.ram = typeof ramOrSize === "number" ? new Uint8Array(ramOrSize) : ramOrSize;
+    this.ram = typeof ramOrSize === "number" ? allocateRam(ramOrSize) : ramOrSize;
     if (this.ram.byteOffset !== 0 || this.ram.length % PAGE_SIZE !== 0) {
       throw new Error("guest RAM must be a whole number of pages at the start of its buffer");
     }
     this.ramSize = this.ram.length;
     this.ram16 = new Uint16Array(this.ram.buffer, 0, this.ramSize >> 1);
     this.ram32 = new Int32Array(this.ram.buffer, 0, this.ramSize >> 2);
+    const wasm = wasmMemories.get(this.ram.buffer);
+    this.wasm = wasm !== undefined && this.ram.buffer.byteLength >= this.ramSize + MACHINE_BYTES ? wasm : undefined;
+  }
+
+  /**
+   * A CPU's machine area: the one after RAM, in the WebAssembly memory, for
+   * the first CPU; a buffer of its own for any other (which cannot translate).
+   */
+  machineArea(): MachineArea {
+    if (this.wasm !== undefined && !this.machineTaken) {
+      this.machineTaken = true;
+      return { buffer: this.ram.buffer, offset: this.ramSize, wasm: this.wasm };
+    }
+    return { buffer: new ArrayBuffer(MACHINE_BYTES), offset: 0, wasm: undefined };
   }
 
   /** Backs guest page `pfn` (above RAM) with `page`, which may be shared. */

@@ -4,6 +4,7 @@
 import type { DeviceRequirements } from "../devices/device.ts";
 import { loadKernel, type LoadedKernel } from "./kernel.ts";
 import { hex, LaunchError } from "./launch-error.ts";
+import { allocateRam } from "../cpu/memory.ts";
 import {
   BOOT_PARAMS, COMMAND_LINE, COMMAND_LINE_SIZE, E820_RAM, LGUEST_MAX_DEVICES, writeDeviceDescriptor,
 } from "../host/abi.ts";
@@ -60,7 +61,7 @@ export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   const descriptorPage = new Uint8Array(PAGE_SIZE);
   const devices = placeDevices(request.devices, mem + PAGE_SIZE, descriptorPage, log);
   const top = devices.reduce((end, d) => end + d.pages * PAGE_SIZE, mem + PAGE_SIZE);
-  const ram = new Uint8Array(mem);
+  const ram = allocateRam(mem);
   const kernel = loadKernel(request.kernel, request.kernelName, ram, log);
   const initrd = request.initrd && placeInitrd(request.initrd, request.initrdName ?? "initrd", ram, log);
   const pageTables = buildPageTables(ram, initrd?.length ?? 0, kernel.pageOffset, log);
