@@ -125,7 +125,7 @@ for (const mode of modes) {
     // Forced, the page is translated again after each store until the limit; once hot, a
     // store every iteration never lets it become hot at all.
     if (mode === "forced") assert.equal(cpu.translator!.rewrites[CODE >>> 12], REWRITE_LIMIT);
-    if (mode !== "off") assert.equal(cpu.translator!.pages[CODE >>> 12]?.count ?? 0, 0, "no region is left for the page");
+    if (mode !== "off") assert.equal(cpu.translator!.regionsOf(CODE >>> 12), 0, "no region is left for the page");
   });
 }
 

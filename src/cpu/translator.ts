@@ -18,7 +18,9 @@ export type TranslationMode = "off" | "on" | "forced";
 
 /** Entries into a block at one offset before a region is translated from there. */
 const HOT_ENTRY = 1000;
-/** Regions per page at most. */
+/** Times a page's region is made again (with the code that ran since) before new entries get regions of their own. */
+const MAX_BUILDS = 8;
+/** Regions of single entries per page at most. */
 const MAX_REGIONS_PER_PAGE = 64;
 /** Writes that throw a page's translation away before the page is left to the interpreter for good. */
 export const REWRITE_LIMIT = 16;
@@ -258,6 +260,36 @@ interface PageCode {
 
 const FLOW_NEXT = 0, FLOW_JUMP = 1, FLOW_BRANCH = 2, FLOW_CALL = 3, FLOW_END = 4;
 
+/**
+ * The code of a page that the interpreter has run: every instruction its
+ * decoded-instruction cache holds. A leader is where a block starts: an
+ * entry, a jump target, the instruction after a branch or a call, either
+ * side of an instruction that falls back, and any instruction that no
+ * instruction which ran falls into (reached only by jumps from elsewhere).
+ */
+function discoverRan(ran: (Insn | undefined)[], entries: number[]): PageCode {
+  const insns = new Map<number, Insn>();
+  for (let offset = 0; offset < 4096; offset++) {
+    const insn = ran[offset];
+    if (insn !== undefined && offset + insn.length <= 4096) insns.set(offset, insn);
+  }
+  const leaders = new Set<number>(entries);
+  const fallenInto = new Set<number>();
+  for (const [offset, insn] of insns) {
+    const next = offset + insn.length;
+    const flow = flowOf(insn);
+    if (flow === FLOW_JUMP || flow === FLOW_BRANCH || flow === FLOW_CALL) leaders.add(next + insn.imm);
+    if (flow === FLOW_BRANCH || flow === FLOW_CALL) leaders.add(next);
+    if (flow !== FLOW_JUMP && flow !== FLOW_END) fallenInto.add(next);
+    if (!translatable(insn)) {
+      leaders.add(offset);
+      leaders.add(next);
+    }
+  }
+  for (const offset of insns.keys()) if (!fallenInto.has(offset)) leaders.add(offset);
+  return { insns, leaders: [...leaders].filter((leader) => insns.has(leader)).sort((a, b) => a - b) };
+}
+
 function discover(mem8: Uint8Array, pageBase: number, entries: number[], ran: (Insn | undefined)[] | undefined): PageCode {
   const insns = new Map<number, Insn>();
   const leaders = new Set<number>(entries);
@@ -435,6 +467,14 @@ class Generator {
     this.wide = code.local(I64);
   }
 
+  /** Debugging: counts an event in the machine words (counter k). */
+  count(k: number): void {
+    if (!(globalThis as any).__COUNT) return;
+    const at = this.machine + 1024 + 4 * k;
+    this.c.i32(0).i32(0).load(at).i32(1).add().store(at);
+  }
+  current = "";
+
   // ----- registers
 
   /** Pushes register n at a size (bytes and words zero-extended). */
@@ -510,6 +550,7 @@ class Generator {
     if (block !== undefined) {
       c.i32(target).set(this.pc).i32(block).set(P_BLOCK).br("loop");
     } else {
+      this.count(0);
       this.onward(() => c.get(this.base).i32(target).add());
       c.returnCall(F_DISPATCH);
     }
@@ -517,6 +558,7 @@ class Generator {
 
   /** Goes to the linear address in local `t`. */
   gotoAddress(t: number): void {
+    this.count(1);
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
@@ -610,6 +652,7 @@ class Generator {
     c.i32(code);
     for (let n = 0; n < 5; n++) c.get(P_FLAGS + n);
     c.call(F_CONDITION);
+    this.count(this.current === "j" ? 2 : this.current === "adc" || this.current === "sbb" ? 3 : 4);
   }
 
   /** Pushes the arithmetic flags (all of them, as EFLAGS bits). */
@@ -621,6 +664,7 @@ class Generator {
     }
     for (let n = 0; n < 5; n++) c.get(P_FLAGS + n);
     c.call(F_EFLAGS);
+    this.count(this.current === "mul" || this.current === "imul" ? 5 : this.current.startsWith("bt") ? 6 : this.current === "rol" || this.current === "ror" ? 7 : 8);
   }
 
   /** Pushes CF as 0 or 1. */
@@ -759,6 +803,7 @@ class Generator {
     const opcode = insn.opcode;
     const size = insn.size;
     const mnemonic = insn.entry!.mnemonic;
+    this.current = mnemonic;
     const operands = insn.entry!.operands;
     const { x, y, z } = this;
     const get = (local: number) => () => c.get(local);
@@ -1239,8 +1284,33 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   const region = m.function(REGION);
   const g = new Generator(region.code, machine, forced);
   const c = g.c;
+  // The blocks: from each leader along fall-through to the next leader, an
+  // instruction that ends a block, or MAX_BLOCK instructions (a cut, whose
+  // next instruction becomes a leader too).
   const leaders = new Set(code.leaders);
-  code.leaders.forEach((leader, k) => g.blockIndex.set(leader, k));
+  const blocks = new Map<number, number[]>();
+  const work = [...code.leaders];
+  while (work.length > 0) {
+    const leader = work.pop()!;
+    if (blocks.has(leader)) continue;
+    const block: number[] = [];
+    for (let at = leader; ; ) {
+      const insn = code.insns.get(at);
+      if (insn === undefined) break;
+      if (block.length > 0 && (leaders.has(at) || !translatable(insn))) break; // a fallback is a block of its own
+      if (block.length >= MAX_BLOCK) {
+        leaders.add(at);
+        work.push(at);
+        break;
+      }
+      block.push(at);
+      if (flowOf(insn) !== FLOW_NEXT || !translatable(insn)) break;
+      at += insn.length;
+    }
+    blocks.set(leader, block);
+  }
+  const ordered = [...leaders].sort((a, b) => a - b);
+  ordered.forEach((leader, k) => g.blockIndex.set(leader, k));
   c.get(P_EIP).i32(-4096).and().set(g.base);
   c.get(P_EIP).i32(4095).and().set(g.pc);
   c.get(P_ROOM).i32(forced ? 1 : MAX_BLOCK).sub().set(g.stop);
@@ -1249,21 +1319,12 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   c.block("out");
   c.loop("loop");
   c.get(P_COUNT).get(g.stop).gtS().brIf("out");
-  const blockLabels = code.leaders.map((_, k) => `b${k}`);
+  const blockLabels = ordered.map((_, k) => `b${k}`);
   for (let k = blockLabels.length - 1; k >= 0; k--) c.block(blockLabels[k]);
   c.get(P_BLOCK).brTable(blockLabels, "out");
-  for (const leader of code.leaders) {
+  for (const leader of ordered) {
     c.end(); // the block's label: its code follows
-    const block: number[] = [];
-    for (let at = leader; ; ) {
-      const insn = code.insns.get(at);
-      if (insn === undefined || block.length >= MAX_BLOCK) break;
-      if (block.length > 0 && !translatable(insn)) break; // a fallback is a block of its own
-      block.push(at);
-      if (flowOf(insn) !== FLOW_NEXT || !translatable(insn)) break;
-      at += insn.length;
-      if (leaders.has(at)) break;
-    }
+    const block = blocks.get(leader)!;
     g.kind = -1;
     let ended = false;
     block.forEach((at, index) => {
@@ -1292,6 +1353,7 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   }
   c.end(); // loop
   c.end(); // out
+  g.count(9);
   g.onward(() => c.get(g.base).get(g.pc).add());
   c.returnCall(F_EXIT);
   m.exportFunction("run", region.index);
@@ -1304,16 +1366,22 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
 interface Region {
   /** Its slot in the runtime's table. */
   slot: number;
-  /** Block numbers by page offset. */
+  /** Block numbers by page offset: where it can be entered. */
   blockIndex: Map<number, number>;
   /** Bytes of WebAssembly. */
   bytes: number;
 }
 
-/** The regions of one physical page, by the offsets where they can be entered. */
+/** The translations of one physical page. */
 interface PageRegions {
+  /** The page's region: all the code of the page that has run, as it was when last translated. */
+  main: Region | undefined;
+  /** How many times the page's region was made. */
+  builds: number;
+  /** Regions of single entries, once the page's region has been made MAX_BUILDS times. */
+  extras: Region[];
+  /** The region to enter at each offset. */
   byOffset: (Region | undefined)[];
-  count: number;
   /** Entries at offsets no region has: how often each was seen. */
   heat: Uint16Array;
   /** Physical addresses this page put into the entry cache. */
@@ -1485,15 +1553,15 @@ export class Translator {
     return 0;
   }
 
-  /** Counts an entry at an offset no region has; translates one from there when it is hot. */
+  /** Counts an entry at an offset no region has; translates when it is hot. */
   private consider(page: number, offset: number): Region | undefined {
     if (this.rewrites[page] >= REWRITE_LIMIT) return undefined;
     let regions = this.pages[page];
     if (regions === undefined) {
-      regions = { byOffset: new Array(4096), count: 0, heat: new Uint16Array(4096), cached: new Set() };
+      regions = { main: undefined, builds: 0, extras: [], byOffset: new Array(4096), heat: new Uint16Array(4096), cached: new Set() };
       this.pages[page] = regions;
     }
-    if (regions.count >= MAX_REGIONS_PER_PAGE) return undefined;
+    if (regions.extras.length >= MAX_REGIONS_PER_PAGE) return undefined;
     if (!this.forced) {
       const heat = regions.heat[offset] + 1;
       regions.heat[offset] = heat;
@@ -1503,16 +1571,55 @@ export class Translator {
     return this.translate(page, offset);
   }
 
+  /**
+   * Makes the page's region again, now with everything of the page that has
+   * run and an entry at `offset`; or, when the page's region has been made
+   * MAX_BUILDS times, a region of its own for the entry.
+   */
   private translate(page: number, offset: number): Region {
     const cpu = this.cpu;
     const started = performance.now();
     if (this.regionCount >= this.maxRegions || this.codeBytes > this.maxCodeBytes) this.forgetAll();
+    let regions = this.pages[page];
+    if (regions === undefined) {
+      regions = { main: undefined, builds: 0, extras: [], byOffset: new Array(4096), heat: new Uint16Array(4096), cached: new Set() };
+      this.pages[page] = regions;
+    }
     if (!cpu.codePages[page]) cpu.protectCode(page);
-    const code = discover(cpu.mem8, page << 12, [offset], this.forced ? undefined : cpu.codeCache[page]);
+    const whole = regions.builds < MAX_BUILDS;
+    const entries = [offset];
+    if (whole && regions.main !== undefined) entries.push(...regions.main.blockIndex.keys());
+    const ran = this.forced ? undefined : cpu.codeCache[page];
+    const code = whole && ran !== undefined ? discoverRan(ran, entries) : discover(cpu.mem8, page << 12, entries, ran);
+    const region = this.compile(code);
+    if (whole) {
+      const old = regions.main;
+      if (old !== undefined) this.drop(regions, old);
+      regions.main = region;
+      regions.builds++;
+      for (const leader of region.blockIndex.keys()) this.enterAt(page, regions, leader, region);
+    } else {
+      regions.extras.push(region);
+      for (const leader of region.blockIndex.keys()) {
+        if (regions.byOffset[leader] === undefined || leader === offset) this.enterAt(page, regions, leader, region);
+      }
+    }
+    this.regionCount++;
+    this.codeBytes += region.bytes;
+    this.translations++;
+    this.compileMilliseconds += performance.now() - started;
+    return region;
+  }
+
+  /** Compiles a region's module, instantiates it, and puts it in a slot of the runtime's table. */
+  private compile(code: PageCode): Region {
+    const T = ((globalThis as any).__T ??= [0, 0, 0, 0, 0]);
+    const t1 = performance.now();
     const { bytes, fallbacks, blockIndex } = generate(code, this.machine, this.forced);
+    const t2 = performance.now();
     const compiled = new WebAssembly.Module(bytes);
-    const offsets = [...code.insns.keys()];
-    void offsets;
+    const t3 = performance.now();
+    T[1] += t2 - t1; T[2] += t3 - t2; T[4] += code.insns.size;
     const runtime = this.runtime;
     const instance = new WebAssembly.Instance(compiled, {
       r: {
@@ -1526,25 +1633,24 @@ export class Translator {
     });
     const slot = this.freeSlots.pop() ?? this.nextSlot++;
     if (slot >= runtime.table.length) runtime.table.grow(Math.max(256, runtime.table.length));
-    runtime.table.set(slot, instance.exports.run as () => void);
-    const region: Region = { slot, blockIndex, bytes: bytes.length };
-    let table = this.pages[page];
-    if (table === undefined) {
-      table = { byOffset: new Array(4096), count: 0, heat: new Uint16Array(4096), cached: new Set() };
-      this.pages[page] = table;
+    runtime.table.set(slot, instance.exports.run);
+    return { slot, blockIndex, bytes: bytes.length };
+  }
+
+  /** Makes `region` the one entered at `offset` of `page`, in the table and the entry cache. */
+  private enterAt(page: number, regions: PageRegions, offset: number, region: Region): void {
+    regions.byOffset[offset] = region;
+    this.remember(page, offset, region);
+  }
+
+  /** Takes a region that is being replaced out of its page's tables, and frees its slot. */
+  private drop(regions: PageRegions, region: Region): void {
+    for (const leader of region.blockIndex.keys()) {
+      if (regions.byOffset[leader] === region) regions.byOffset[leader] = undefined;
     }
-    for (const leader of code.leaders) {
-      if (table.byOffset[leader] === undefined || leader === offset) {
-        table.byOffset[leader] = region;
-        this.remember(page, leader, region);
-      }
-    }
-    table.count++;
-    this.regionCount++;
-    this.codeBytes += bytes.length;
-    this.translations++;
-    this.compileMilliseconds += performance.now() - started;
-    return region;
+    this.freeSlots.push(region.slot);
+    this.regionCount--;
+    this.codeBytes -= region.bytes;
   }
 
   /** Puts the entry at `offset` of `page` into the entry cache. */
@@ -1556,6 +1662,12 @@ export class Translator {
     this.pages[page]!.cached.add(pa);
   }
 
+  /** How many regions physical page `page` has. */
+  regionsOf(page: number): number {
+    const regions = this.pages[page];
+    return regions === undefined ? 0 : (regions.main !== undefined ? 1 : 0) + regions.extras.length;
+  }
+
   /** A write to `page`, or the Host's DMA into it: its translations are stale. */
   forget(page: number): void {
     const regions = this.pages[page];
@@ -1565,11 +1677,12 @@ export class Translator {
       const slot = cacheSlot(pa);
       if (this.cache[2 * slot] === pa) this.cache[2 * slot] = -1;
     }
-    if (regions.count === 0) return; // only counts of entries: nothing ran from it
-    const slots = new Set<number>();
-    for (const region of regions.byOffset) if (region !== undefined) slots.add(region.slot);
-    for (const slot of slots) this.freeSlots.push(slot);
-    this.regionCount -= regions.count;
+    if (regions.main === undefined && regions.extras.length === 0) return; // only counts of entries: nothing ran from it
+    for (const region of [...(regions.main ? [regions.main] : []), ...regions.extras]) {
+      this.freeSlots.push(region.slot);
+      this.regionCount--;
+      this.codeBytes -= region.bytes;
+    }
     if (this.rewrites[page] < 255) this.rewrites[page]++;
     this.invalidations++;
     this.cpu.attention = 1;
