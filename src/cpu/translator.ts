@@ -1648,6 +1648,11 @@ export class Translator {
     for (const leader of region.blockIndex.keys()) {
       if (regions.byOffset[leader] === region) regions.byOffset[leader] = undefined;
     }
+    // The entry cache must not name the slot once it is reused by another region.
+    for (const pa of regions.cached) {
+      const slot = cacheSlot(pa);
+      if (this.cache[2 * slot] === pa && this.cache[2 * slot + 1] >>> 12 === region.slot) this.cache[2 * slot] = -1;
+    }
     this.freeSlots.push(region.slot);
     this.regionCount--;
     this.codeBytes -= region.bytes;

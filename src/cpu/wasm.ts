@@ -35,8 +35,39 @@ export interface Signature {
   results: number[];
 }
 
+/** A growing array of bytes (plain arrays of numbers were the generator's largest cost). */
+export class Bytes {
+  data = new Uint8Array(1024);
+  length = 0;
+
+  push(byte: number): void {
+    if (this.length === this.data.length) this.grow(1);
+    this.data[this.length++] = byte;
+  }
+
+  /** Appends `bytes`. */
+  append(bytes: Uint8Array): void {
+    if (this.length + bytes.length > this.data.length) this.grow(bytes.length);
+    this.data.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** The bytes written so far (a view, not a copy). */
+  view(): Uint8Array<ArrayBuffer> {
+    return this.data.subarray(0, this.length);
+  }
+
+  private grow(more: number): void {
+    let size = this.data.length * 2;
+    while (size < this.length + more) size *= 2;
+    const data = new Uint8Array(size);
+    data.set(this.data.subarray(0, this.length));
+    this.data = data;
+  }
+}
+
 /** Appends unsigned LEB128. */
-function unsigned(out: number[], value: number): void {
+function unsigned(out: Bytes, value: number): void {
   do {
     let byte = value & 0x7f;
     value >>>= 7;
@@ -46,7 +77,7 @@ function unsigned(out: number[], value: number): void {
 }
 
 /** Appends signed LEB128 of a 32-bit value. */
-function signed(out: number[], value: number): void {
+function signed(out: Bytes, value: number): void {
   value |= 0;
   for (;;) {
     const byte = value & 0x7f;
@@ -60,7 +91,7 @@ function signed(out: number[], value: number): void {
 }
 
 /** Signed LEB128 of a 64-bit value given as a bigint. */
-function signed64(out: number[], value: bigint): void {
+function signed64(out: Bytes, value: bigint): void {
   value = BigInt.asIntN(64, value);
   for (;;) {
     const byte = Number(value & 0x7fn);
@@ -73,10 +104,10 @@ function signed64(out: number[], value: bigint): void {
   }
 }
 
-function name(out: number[], text: string): void {
+function name(out: Bytes, text: string): void {
   const bytes = new TextEncoder().encode(text);
   unsigned(out, bytes.length);
-  for (const byte of bytes) out.push(byte);
+  out.append(bytes);
 }
 
 /**
@@ -85,7 +116,7 @@ function name(out: number[], text: string): void {
  * WebAssembly wants.
  */
 export class Code {
-  readonly bytes: number[] = [];
+  readonly bytes = new Bytes();
   private readonly labels: string[] = [];
   /** Local variable types after the parameters. */
   readonly locals: number[] = [];
@@ -97,8 +128,10 @@ export class Code {
     return this.paramCount + this.locals.length - 1;
   }
 
-  op(...bytes: number[]): this {
-    for (const byte of bytes) this.bytes.push(byte);
+  /** One opcode byte, and a second (a block type) if given. */
+  op(byte: number, second = -1): this {
+    this.bytes.push(byte);
+    if (second >= 0) this.bytes.push(second);
     return this;
   }
 
@@ -118,7 +151,8 @@ export class Code {
 
   /** Memory access with a static offset; alignment 0 (any address works). */
   private memory(opcode: number, offset: number): this {
-    this.bytes.push(opcode, 0);
+    this.bytes.push(opcode);
+    this.bytes.push(0);
     unsigned(this.bytes, offset >>> 0);
     return this;
   }
@@ -202,25 +236,24 @@ export class Code {
   i64Ne(): this { return this.op(0x52); }
   i64Wrap(): this { return this.op(0xa7); }
 
-  /** The body in the code section's format: its locals, its code, `end`. */
-  encode(): number[] {
-    const out: number[] = [];
+  /** Appends the body in the code section's format: its size, its locals, its code, `end`. */
+  encodeInto(out: Bytes): void {
+    const head = new Bytes();
     const groups: [number, number][] = [];
     for (const type of this.locals) {
       const last = groups[groups.length - 1];
       if (last !== undefined && last[1] === type) last[0]++;
       else groups.push([1, type]);
     }
-    unsigned(out, groups.length);
+    unsigned(head, groups.length);
     for (const [count, type] of groups) {
-      unsigned(out, count);
-      out.push(type);
+      unsigned(head, count);
+      head.push(type);
     }
-    for (const byte of this.bytes) out.push(byte);
+    unsigned(out, head.length + this.bytes.length + 1);
+    out.append(head.view());
+    out.append(this.bytes.view());
     out.push(0x0b);
-    const sized: number[] = [];
-    unsigned(sized, out.length);
-    return sized.concat(out);
   }
 }
 
@@ -285,24 +318,25 @@ export class ModuleBuilder {
   }
 
   encode(): Uint8Array<ArrayBuffer> {
-    const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-    const section = (id: number, body: number[]) => {
+    const out = new Bytes();
+    out.append(new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]));
+    const section = (id: number, body: Bytes) => {
       out.push(id);
       unsigned(out, body.length);
-      for (const byte of body) out.push(byte);
+      out.append(body.view());
     };
-    const types: number[] = [];
+    const types = new Bytes();
     unsigned(types, this.types.length);
     for (const signature of this.types) {
       types.push(0x60);
       unsigned(types, signature.params.length);
-      types.push(...signature.params);
+      for (const type of signature.params) types.push(type);
       unsigned(types, signature.results.length);
-      types.push(...signature.results);
+      for (const type of signature.results) types.push(type);
     }
     section(1, types);
     if (this.imports.length > 0) {
-      const imports: number[] = [];
+      const imports = new Bytes();
       unsigned(imports, this.imports.length);
       for (const entry of this.imports) {
         name(imports, entry.module);
@@ -311,23 +345,24 @@ export class ModuleBuilder {
           imports.push(0x00);
           unsigned(imports, entry.type!);
         } else if (entry.kind === "table") {
-          imports.push(0x01, 0x70, 0x00, 0x00);
+          imports.append(new Uint8Array([0x01, 0x70, 0x00, 0x00]));
         } else {
-          imports.push(0x02, 0x00, 0x00);
+          imports.append(new Uint8Array([0x02, 0x00, 0x00]));
         }
       }
       section(2, imports);
     }
-    const functions: number[] = [];
+    const functions = new Bytes();
     unsigned(functions, this.functions.length);
     for (const f of this.functions) unsigned(functions, f.type);
     section(3, functions);
     if (this.table !== undefined) {
-      const table: number[] = [1, 0x70, 0x00];
+      const table = new Bytes();
+      table.append(new Uint8Array([1, 0x70, 0x00]));
       unsigned(table, this.table.initial);
       section(4, table);
     }
-    const exports: number[] = [];
+    const exports = new Bytes();
     unsigned(exports, this.exports.length);
     for (const entry of this.exports) {
       name(exports, entry.field);
@@ -335,10 +370,10 @@ export class ModuleBuilder {
       unsigned(exports, entry.index);
     }
     section(7, exports);
-    const code: number[] = [];
+    const code = new Bytes();
     unsigned(code, this.functions.length);
-    for (const f of this.functions) for (const byte of f.code.encode()) code.push(byte);
+    for (const f of this.functions) f.code.encodeInto(code);
     section(10, code);
-    return new Uint8Array(out);
+    return out.view().slice();
   }
 }
