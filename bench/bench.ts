@@ -8,10 +8,12 @@
 // Each measurement is a process of its own (bench/measure.ts), so that none
 // inherits another's compiled code: V8 keeps compiled WebAssembly for
 // identical bytes, and a second translator in one process would find its
-// regions already optimised. In each, the workload runs twice in one
+// regions already optimised. In each, the workload runs several times in one
 // machine: "cold" is the first run, everything compiled on the way, as a
-// user meets it; "warm" the second, which finds the translations (ours and
-// v86's) made. The figures are CPU time of the whole process (V8's
+// user meets it; "steady" the median of the later half of the runs, which
+// find the translations (ours and v86's) made and optimised. v86 compiles
+// in the background and needs several runs to get there, so each engine
+// gets the same six. The figures are CPU time of the whole process (V8's
 // background compilers included), steadier than wall time on a shared
 // machine; wall time is shown too. MIPS use our instruction count for all
 // three (a rep string instruction counts once per chunk of up to 4096
@@ -56,24 +58,29 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const engines = ["interpreter", "translator", "v86"] as const;
 const results: Record<string, Measurement[]> = { interpreter: [], translator: [], v86: [] };
 let instructions = 0;
+/** The runs of a measurement: the first (cold), and the later half (steady). */
+const cold = (m: Measurement) => m.runs[0];
+const steadyRuns = (m: Measurement) => m.runs.slice(Math.max(1, Math.ceil(m.runs.length / 2)));
+const steady = (m: Measurement, clock: "cpu" | "wall") => median(steadyRuns(m).map((r) => r[clock]));
+const seconds = (m: Measurement, k: number, clock: "cpu" | "wall") => (k === 0 ? cold(m)[clock] : steady(m, clock));
 for (let run = 1; run <= runs; run++) {
   for (const engine of engines) {
     const m = measure(engine);
     if (m.instructions !== undefined) instructions = m.instructions;
     results[engine].push(m);
   }
-  console.log(`  run ${run}: ` + engines.map((engine) => {
+  console.log(`  round ${run}: ` + engines.map((engine) => {
     const m = results[engine][results[engine].length - 1];
-    return `${engine} ${(instructions / m.runs[0].cpu / 1e6).toFixed(0)}/${(instructions / m.runs[1].cpu / 1e6).toFixed(0)}`;
-  }).join(", ") + " MIPS (cold/warm, CPU time)");
+    return `${engine} ${m.runs.map((r) => (instructions / r.cpu / 1e6).toFixed(0)).join(" ")}`;
+  }).join("; ") + " MIPS (each run in turn, CPU time)");
 }
 
-/** Median MIPS of run `k` (0 cold, 1 warm) by CPU time or wall time. */
+/** Median MIPS of run `k` (0 cold, 1 steady) by CPU time or wall time. */
 const mips = (engine: string, k: number, clock: "cpu" | "wall") =>
-  median(results[engine].map((m) => instructions / m.runs[k][clock] / 1e6));
+  median(results[engine].map((m) => instructions / seconds(m, k, clock) / 1e6));
 
-console.log(`workload, ${instructions} guest instructions, output verified on every run; medians of ${runs} processes:`);
-console.log("                  cold (first run)            warm (second run in the same machine)");
+console.log(`workload, ${instructions} guest instructions a run, output verified on every run; medians of ${runs} processes each:`);
+console.log("                  cold (first run)            steady (later runs in the same machine)");
 console.log("                  MIPS   x interp.  wall MIPS  MIPS   x interp.  wall MIPS");
 for (const engine of engines) {
   const row = [0, 1].map((k) =>
@@ -82,18 +89,21 @@ for (const engine of engines) {
   console.log(`  ${engine.padEnd(14)} ${row}`);
 }
 for (const k of [0, 1]) {
-  const ratio = median(results.translator.map((m, n) => results.v86[n].runs[k].cpu / m.runs[k].cpu));
-  console.log(`  translator / v86, ${k === 0 ? "cold" : "warm"}: ${ratio.toFixed(2)} (median of the per-run ratios)`);
+  const ratio = median(results.translator.map((m, n) => seconds(results.v86[n], k, "cpu") / seconds(m, k, "cpu")));
+  const interpreted = median(results.translator.map((m, n) => seconds(results.interpreter[n], k, "cpu") / seconds(m, k, "cpu")));
+  console.log(`  ${k === 0 ? "cold" : "steady"}: translator / interpreter ${interpreted.toFixed(2)}, translator / v86 ${ratio.toFixed(2)} ` +
+    "(medians of the ratios within each round)");
 }
-const t = results.translator[results.translator.length - 1].translator!;
+const last = results.translator[results.translator.length - 1];
+const t = last.translator!;
 console.log(`  translator memory: ${t.regions} regions, ${(t.codeBytes / 1024).toFixed(0)} KiB of WebAssembly ` +
   `(${t.translations} made, ${t.invalidations} invalidated, ${t.flushes} flushes; ` +
   `${t.compileMilliseconds.toFixed(0)} ms generating and compiling), plus the machine area after guest RAM`);
-console.log(`  translator: ${(100 * t.translatedInstructions / (2 * instructions)).toFixed(1)} % of instructions in translated code, ` +
+console.log(`  translator: ${(100 * t.translatedInstructions / (t.repeats * instructions)).toFixed(1)} % of instructions in translated code, ` +
   `${(t.translatedInstructions / t.entries).toFixed(0)} per entry from the interpreter's loop, ${t.fallbackCalls} handler calls from regions`);
 const paged = measure("translator-paged");
 console.log(`  translator with paging on (identity-mapped): ${(instructions / paged.runs[0].cpu / 1e6).toFixed(1)} MIPS cold, ` +
-  `${(instructions / paged.runs[1].cpu / 1e6).toFixed(1)} warm`);
+  `${(instructions / paged.runs[1].cpu / 1e6).toFixed(1)} on the second run`);
 
 const boots: Record<string, Measurement[]> = { "boot-off": [], "boot-on": [] };
 for (let run = 1; run <= runs; run++) for (const mode of ["boot-off", "boot-on"]) boots[mode].push(measure(mode));

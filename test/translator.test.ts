@@ -24,6 +24,7 @@ function machine(mode: TranslationMode, code: number[]): CPU {
   const saved = { ...translationSettings };
   translationSettings.mode = mode;
   translationSettings.hotEntry = 16; // "on": these loops of a few hundred iterations get hot
+  translationSettings.warmUp = 0; // ... and are translated from the start
   const cpu = new CPU(new PhysicalMemory(0x800000));
   Object.assign(translationSettings, saved);
   cpu.memory.ram.set(code, CODE);

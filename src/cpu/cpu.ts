@@ -543,7 +543,7 @@ export class CPU {
   // from book/cpu-loop.md:421 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
-    if (this.translator !== undefined) return this.translator.run(budget);
+    if (this.translator !== undefined && this.instructions >= this.translator.startAt) return this.translator.run(budget);
     this.stopReason = STOP_BUDGET;
     const limit = this.instructions + budget;
     for (;;) {

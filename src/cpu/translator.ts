@@ -11,13 +11,10 @@ import { jcc } from "./control.ts";
 import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
 import { shiftByImmediate32 } from "./shifts.ts";
 import { Code, I32, I64, ModuleBuilder, type Signature } from "./wasm.ts";
+import { translationSettings } from "./translation-settings.ts";
 import { MACHINE_CACHE, MACHINE_CACHE_BITS, MACHINE_FLAGS, MACHINE_REGISTERS, MACHINE_TLB, MACHINE_WORDS, TLB_TABLE_BYTES } from "./memory.ts";
 
-/** off: the interpreter alone; on: hot pages translated; forced: every page, from its first instruction. */
-export type TranslationMode = "off" | "on" | "forced";
-
-/** Entries into a block at one offset before a region is translated from there. */
-const HOT_ENTRY = 1000;
+export { translationSettings, type TranslationMode } from "./translation-settings.ts";
 /** Times a page's region is made again (with the code that ran since) before new entries get regions of their own. */
 const MAX_BUILDS = 8;
 /** Regions of single entries per page at most. */
@@ -32,7 +29,7 @@ const MAX_BLOCK = 64;
 const MAX_REGIONS = 4096;
 const MAX_CODE_BYTES = 32 << 20;
 
-export const translationSettings: { mode: TranslationMode; hotEntry: number } = { mode: "on", hotEntry: HOT_ENTRY };
+
 
 // ---------------------------------------------------------------------------
 // The flag kinds
@@ -1392,6 +1389,8 @@ export class Translator {
   readonly cpu: CPU;
   readonly forced: boolean;
   readonly hotEntry = translationSettings.hotEntry;
+  /** cpu.instructions from which the translator runs the CPU (0 when forced). */
+  readonly startAt: number;
   readonly pages: (PageRegions | undefined)[];
   readonly rewrites: Uint8Array;
   regionCount = 0;
@@ -1421,6 +1420,7 @@ export class Translator {
   constructor(cpu: CPU, forced: boolean) {
     this.cpu = cpu;
     this.forced = forced;
+    this.startAt = forced ? 0 : translationSettings.warmUp;
     const pages = cpu.codePages.length;
     this.pages = new Array(pages);
     this.rewrites = new Uint8Array(pages);
