@@ -430,47 +430,44 @@ class Generator {
   offset = 0;
   index = 0;
   next = 0;
-  // locals
+  // The region's locals: the page's linear base, the page offset being run,
+  // the count at which to stop, the TLB tables for reads and writes; an
+  // instruction's destination (x), source (y) and result (z); a memory
+  // access's linear address, TLB entry and physical address; two spare
+  // values, and a 64-bit one for multiplication and division.
   readonly base: number;
   readonly pc: number;
   readonly stop: number;
-  readonly tr: number;
-  readonly tw: number;
+  readonly tlbRead: number;
+  readonly tlbWrite: number;
   readonly x: number;
   readonly y: number;
   readonly z: number;
-  readonly a: number;
-  readonly e: number;
-  readonly p: number;
-  readonly t: number;
-  readonly s: number;
+  readonly linear: number;
+  readonly entry: number;
+  readonly physical: number;
+  readonly scratch: number;
+  readonly spare: number;
   readonly wide: number;
 
-  constructor(code: Code, readonly machine: number, readonly forced: boolean) {
+  constructor(code: Code, readonly machine: number) {
     this.c = code;
     this.base = code.local();
     this.pc = code.local();
     this.stop = code.local();
-    this.tr = code.local();
-    this.tw = code.local();
+    this.tlbRead = code.local();
+    this.tlbWrite = code.local();
     this.x = code.local();
     this.y = code.local();
     this.z = code.local();
-    this.a = code.local();
-    this.e = code.local();
-    this.p = code.local();
-    this.t = code.local();
-    this.s = code.local();
+    this.linear = code.local();
+    this.entry = code.local();
+    this.physical = code.local();
+    this.scratch = code.local();
+    this.spare = code.local();
     this.wide = code.local(I64);
   }
 
-  /** Debugging: counts an event in the machine words (counter k). */
-  count(k: number): void {
-    if (!(globalThis as any).__COUNT) return;
-    const at = this.machine + 1024 + 4 * k;
-    this.c.i32(0).i32(0).load(at).i32(1).add().store(at);
-  }
-  current = "";
 
   // ----- registers
 
@@ -547,7 +544,6 @@ class Generator {
     if (block !== undefined) {
       c.i32(target).set(this.pc).i32(block).set(P_BLOCK).br("loop");
     } else {
-      this.count(0);
       this.onward(() => c.get(this.base).i32(target).add());
       c.returnCall(F_DISPATCH);
     }
@@ -555,7 +551,6 @@ class Generator {
 
   /** Goes to the linear address in local `t`. */
   gotoAddress(t: number): void {
-    this.count(1);
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
@@ -565,18 +560,18 @@ class Generator {
   /** Looks `size` bytes at the address in local a up in `table`, leaves if that fails, sets local p. */
   lookup(table: number, size: number): void {
     const c = this.c;
-    c.get(this.a).i32(12).shrU().i32(2).shl().get(table).add().load().tee(this.e).i32(-1).eq();
-    if (size > 1) c.get(this.a).i32(0xfff).and().i32(4096 - size).gtU().or();
+    c.get(this.linear).i32(12).shrU().i32(2).shl().get(table).add().load().tee(this.entry).i32(-1).eq();
+    if (size > 1) c.get(this.linear).i32(0xfff).and().i32(4096 - size).gtU().or();
     c.if();
     this.exit();
     c.end();
-    c.get(this.a).get(this.e).xor().set(this.p);
+    c.get(this.linear).get(this.entry).xor().set(this.physical);
   }
 
   /** Pushes `size` bytes read at the physical address in local p. */
   loadP(size: number): void {
     const c = this.c;
-    c.get(this.p);
+    c.get(this.physical);
     if (size === 4) c.load();
     else if (size === 2) c.load16();
     else c.load8();
@@ -585,7 +580,7 @@ class Generator {
   /** Stores the value `value` pushes at the physical address in local p. */
   storeP(size: number, value: () => void): void {
     const c = this.c;
-    c.get(this.p);
+    c.get(this.physical);
     value();
     if (size === 4) c.store();
     else if (size === 2) c.store16();
@@ -595,8 +590,8 @@ class Generator {
   /** Reads `size` bytes at the address `address` pushes into local `into`. */
   read(size: number, address: () => void, into: number): void {
     address();
-    this.c.set(this.a);
-    this.lookup(this.tr, size);
+    this.c.set(this.linear);
+    this.lookup(this.tlbRead, size);
     this.loadP(size);
     this.c.set(into);
   }
@@ -614,8 +609,8 @@ class Generator {
   /** Prepares a write of the memory E operand: looks it up, leaving if it must. */
   prepareWrite(insn: Insn, size: number): void {
     this.address(insn);
-    this.c.set(this.a);
-    this.lookup(this.tw, size);
+    this.c.set(this.linear);
+    this.lookup(this.tlbWrite, size);
   }
 
   /** Writes the E operand: a register, or memory prepared by prepareWrite. */
@@ -649,7 +644,6 @@ class Generator {
     c.i32(code);
     for (let n = 0; n < 5; n++) c.get(P_FLAGS + n);
     c.call(F_CONDITION);
-    this.count(this.current === "j" ? 2 : this.current === "adc" || this.current === "sbb" ? 3 : 4);
   }
 
   /** Pushes the arithmetic flags (all of them, as EFLAGS bits). */
@@ -661,7 +655,6 @@ class Generator {
     }
     for (let n = 0; n < 5; n++) c.get(P_FLAGS + n);
     c.call(F_EFLAGS);
-    this.count(this.current === "mul" || this.current === "imul" ? 5 : this.current.startsWith("bt") ? 6 : this.current === "rol" || this.current === "ror" ? 7 : 8);
   }
 
   /** Pushes CF as 0 or 1. */
@@ -778,12 +771,12 @@ class Generator {
     this.fallbackOffsets.push(this.offset);
     for (let n = 0; n < 8; n++) c.i32(0).get(P_REGS + n).store(m + MACHINE_REGISTERS + 4 * n);
     for (let n = 0; n < 5; n++) c.i32(0).get(P_FLAGS + n).store(m + MACHINE_FLAGS + 4 * n);
-    c.i32(k).get(this.base).i32(this.offset).add().get(P_COUNT).call(F_FALLBACK).set(this.t);
+    c.i32(k).get(this.base).i32(this.offset).add().get(P_COUNT).call(F_FALLBACK).set(this.scratch);
     for (let n = 0; n < 8; n++) c.i32(0).load(m + MACHINE_REGISTERS + 4 * n).set(P_REGS + n);
     for (let n = 0; n < 5; n++) c.i32(0).load(m + MACHINE_FLAGS + 4 * n).set(P_FLAGS + n);
     c.get(P_COUNT).i32(1).add().set(P_COUNT);
-    c.get(this.t).if();
-    c.get(this.t).i32(1).eq().if();
+    c.get(this.scratch).if();
+    c.get(this.scratch).i32(1).eq().if();
     this.onward(() => c.i32(0).load(m + W_EIP));
     c.returnCall(F_DISPATCH).else();
     this.onward(() => c.i32(0).load(m + W_EIP));
@@ -800,15 +793,9 @@ class Generator {
     const opcode = insn.opcode;
     const size = insn.size;
     const mnemonic = insn.entry!.mnemonic;
-    this.current = mnemonic;
     const operands = insn.entry!.operands;
     const { x, y, z } = this;
     const get = (local: number) => () => c.get(local);
-    const mask = (value: () => void) => () => {
-      value();
-      if (size === 1) c.i32(0xff).and();
-      else if (size === 2) c.i32(0xffff).and();
-    };
     const immediate = size === 4 ? insn.imm | 0 : insn.imm & (size === 1 ? 0xff : 0xffff);
     switch (mnemonic) {
       case "add": case "or": case "adc": case "sbb": case "and": case "sub": case "xor": case "cmp": case "test": {
@@ -840,15 +827,15 @@ class Generator {
         }
         if (operation === 2 || operation === 3) {
           this.carry();
-          c.set(this.t);
+          c.set(this.scratch);
         }
         let kind: number;
         c.get(x).get(y);
         switch (operation) {
           case 0: c.add(); kind = K_ADD; break;
           case 1: c.or(); kind = K_LOGIC; break;
-          case 2: c.add().get(this.t).add(); kind = K_ADC; break;
-          case 3: c.sub().get(this.t).sub(); kind = K_SBB; break;
+          case 2: c.add().get(this.scratch).add(); kind = K_ADC; break;
+          case 3: c.sub().get(this.scratch).sub(); kind = K_SBB; break;
           case 4: c.and(); kind = K_LOGIC; break;
           case 6: c.xor(); kind = K_LOGIC; break;
           default: c.sub(); kind = K_SUB; break;
@@ -874,7 +861,7 @@ class Generator {
           c.set(x);
         }
         this.carry();
-        c.set(this.t);
+        c.set(this.scratch);
         c.get(x).i32(1);
         if (mnemonic === "inc") c.add();
         else c.sub();
@@ -882,7 +869,7 @@ class Generator {
         c.set(z);
         if (n >= 0) this.setReg(n, size, get(z));
         else this.storeP(size, get(z));
-        this.setFlags(kindOf(mnemonic === "inc" ? K_INC : K_DEC, size), get(x), () => c.i32(1), get(z), get(this.t));
+        this.setFlags(kindOf(mnemonic === "inc" ? K_INC : K_DEC, size), get(x), () => c.i32(1), get(z), get(this.scratch));
         break;
       }
       case "not": case "neg": {
@@ -916,7 +903,7 @@ class Generator {
           c.set(x);
         }
         if (!byCl && fixed === 0) break; // no change and no flags (the operand was still read)
-        const count = this.t;
+        const count = this.scratch;
         if (byCl) c.get(P_REGS + 1).i32(31).and().tee(count).if();
         else c.i32(fixed).set(count);
         const top = () => c.i32(bits - 1);
@@ -948,10 +935,10 @@ class Generator {
               c.set(z);
             } else {
               // r = count mod bits; a rotation by 0 leaves the value (and still sets the flags)
-              c.get(count).i32(bits - 1).and().set(this.s);
-              c.get(x).get(this.s);
+              c.get(count).i32(bits - 1).and().set(this.spare);
+              c.get(x).get(this.spare);
               if (left) c.shl(); else c.shrU();
-              c.get(x).i32(bits).get(this.s).sub();
+              c.get(x).i32(bits).get(this.spare).sub();
               if (left) c.shrU(); else c.shl();
               c.or().i32(valueMask).and().set(z);
             }
@@ -992,7 +979,7 @@ class Generator {
           this.loadP(4);
           c.set(x);
         }
-        const count = this.t;
+        const count = this.scratch;
         if (byCl) c.get(P_REGS + 1).i32(31).and().tee(count).if();
         else {
           if ((insn.imm & 31) === 0) break;
@@ -1020,30 +1007,30 @@ class Generator {
         // x: the word, t: the bit number
         const fromRegister = opcode !== 0x1ba;
         const writes = mnemonic !== "bt";
-        if (fromRegister) c.get(P_REGS + insn.reg).i32(31).and().set(this.t);
-        else c.i32(insn.imm & 31).set(this.t);
+        if (fromRegister) c.get(P_REGS + insn.reg).i32(31).and().set(this.scratch);
+        else c.i32(insn.imm & 31).set(this.scratch);
         if (insn.rm >= 0) {
           c.get(P_REGS + insn.rm).set(x);
         } else {
           this.address(insn);
           if (fromRegister) c.get(P_REGS + insn.reg).i32(5).shrS().i32(2).shl().add();
-          c.set(this.a);
-          this.lookup(writes ? this.tw : this.tr, 4);
+          c.set(this.linear);
+          this.lookup(writes ? this.tlbWrite : this.tlbRead, 4);
           this.loadP(4);
           c.set(x);
         }
         if (writes) {
           const changed = () => {
-            if (mnemonic === "bts") c.get(x).i32(1).get(this.t).shl().or();
-            else if (mnemonic === "btr") c.get(x).i32(1).get(this.t).shl().i32(-1).xor().and();
-            else c.get(x).i32(1).get(this.t).shl().xor();
+            if (mnemonic === "bts") c.get(x).i32(1).get(this.scratch).shl().or();
+            else if (mnemonic === "btr") c.get(x).i32(1).get(this.scratch).shl().i32(-1).xor().and();
+            else c.get(x).i32(1).get(this.scratch).shl().xor();
           };
           if (insn.rm >= 0) this.setReg(insn.rm, 4, changed);
           else this.storeP(4, changed);
         }
         // CF is the bit; the other flags stay as they were
         this.eflags();
-        c.i32(~CF).and().get(x).get(this.t).shrU().i32(1).and().or().set(FC);
+        c.i32(~CF).and().get(x).get(this.scratch).shrU().i32(1).and().or().set(FC);
         c.i32(EFLAGS_KIND).set(FK);
         this.kind = EFLAGS_KIND;
         break;
@@ -1087,8 +1074,8 @@ class Generator {
         c.i64Mul().set(this.wide);
         c.get(this.wide).i64Wrap().set(z);
         c.get(this.wide).i64(32n).i64ShrU().i64Wrap().set(y);
-        if (signed) c.get(y).get(z).i32(31).shrS().ne().set(this.t);
-        else c.get(y).i32(0).ne().set(this.t);
+        if (signed) c.get(y).get(z).i32(31).shrS().ne().set(this.scratch);
+        else c.get(y).i32(0).ne().set(this.scratch);
         if (opcode === 0xf7) {
           c.get(z).set(P_REGS + 0);
           c.get(y).set(P_REGS + 2);
@@ -1096,7 +1083,7 @@ class Generator {
           c.get(z).set(P_REGS + insn.reg);
         }
         this.eflags();
-        c.i32(~(CF | OF)).and().i32(0).i32(CF | OF).get(this.t).select().or().set(FC);
+        c.i32(~(CF | OF)).and().i32(0).i32(CF | OF).get(this.scratch).select().or().set(FC);
         c.i32(EFLAGS_KIND).set(FK);
         this.kind = EFLAGS_KIND;
         break;
@@ -1204,47 +1191,47 @@ class Generator {
       }
       case "jmp":
         if (opcode === 0xff) {
-          this.readE(insn, 4, this.t);
+          this.readE(insn, 4, this.scratch);
           c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
-          this.gotoAddress(this.t);
+          this.gotoAddress(this.scratch);
         } else {
           c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
           this.goto(this.next + insn.imm);
         }
         return true;
       case "call": {
-        if (opcode === 0xff) this.readE(insn, 4, this.t);
-        c.get(P_REGS + 4).i32(4).sub().tee(this.s).set(this.a);
-        this.lookup(this.tw, 4);
+        if (opcode === 0xff) this.readE(insn, 4, this.scratch);
+        c.get(P_REGS + 4).i32(4).sub().tee(this.spare).set(this.linear);
+        this.lookup(this.tlbWrite, 4);
         this.storeP(4, () => c.get(this.base).i32(this.next).add());
-        c.get(this.s).set(P_REGS + 4);
+        c.get(this.spare).set(P_REGS + 4);
         c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
-        if (opcode === 0xff) this.gotoAddress(this.t);
+        if (opcode === 0xff) this.gotoAddress(this.scratch);
         else this.goto(this.next + insn.imm);
         return true;
       }
       case "ret": {
-        c.get(P_REGS + 4).set(this.a);
-        this.lookup(this.tr, 4);
+        c.get(P_REGS + 4).set(this.linear);
+        this.lookup(this.tlbRead, 4);
         this.loadP(4);
-        c.set(this.t);
+        c.set(this.scratch);
         c.get(P_REGS + 4).i32(4 + (opcode === 0xc2 ? insn.imm & 0xffff : 0)).add().set(P_REGS + 4);
         c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
-        this.gotoAddress(this.t);
+        this.gotoAddress(this.scratch);
         return true;
       }
       case "push": {
         if (opcode === 0x68 || opcode === 0x6a) c.i32(insn.imm | 0).set(y);
         else c.get(P_REGS + insn.reg).set(y);
-        c.get(P_REGS + 4).i32(4).sub().tee(this.s).set(this.a);
-        this.lookup(this.tw, 4);
+        c.get(P_REGS + 4).i32(4).sub().tee(this.spare).set(this.linear);
+        this.lookup(this.tlbWrite, 4);
         this.storeP(4, get(y));
-        c.get(this.s).set(P_REGS + 4);
+        c.get(this.spare).set(P_REGS + 4);
         break;
       }
       case "pop":
-        c.get(P_REGS + 4).set(this.a);
-        this.lookup(this.tr, 4);
+        c.get(P_REGS + 4).set(this.linear);
+        this.lookup(this.tlbRead, 4);
         this.loadP(4);
         c.set(y);
         c.get(P_REGS + 4).i32(4).add().set(P_REGS + 4);
@@ -1264,7 +1251,6 @@ class Generator {
         }
         break;
     }
-    void mask;
     return false;
   }
 }
@@ -1279,7 +1265,7 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   m.importFunction("r", "eflags", { params: [I32, I32, I32, I32, I32], results: [I32] });
   m.importMemory("m", "memory");
   const region = m.function(REGION);
-  const g = new Generator(region.code, machine, forced);
+  const g = new Generator(region.code, machine);
   const c = g.c;
   // The blocks: from each leader along fall-through to the next leader, an
   // instruction that ends a block, or MAX_BLOCK instructions (a cut, whose
@@ -1311,8 +1297,8 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   c.get(P_EIP).i32(-4096).and().set(g.base);
   c.get(P_EIP).i32(4095).and().set(g.pc);
   c.get(P_ROOM).i32(forced ? 1 : MAX_BLOCK).sub().set(g.stop);
-  c.i32(0).load(machine + W_TLB_READ).set(g.tr);
-  c.i32(0).load(machine + W_TLB_WRITE).set(g.tw);
+  c.i32(0).load(machine + W_TLB_READ).set(g.tlbRead);
+  c.i32(0).load(machine + W_TLB_WRITE).set(g.tlbWrite);
   c.block("out");
   c.loop("loop");
   c.get(P_COUNT).get(g.stop).gtS().brIf("out");
@@ -1350,7 +1336,6 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   }
   c.end(); // loop
   c.end(); // out
-  g.count(9);
   g.onward(() => c.get(g.base).get(g.pc).add());
   c.returnCall(F_EXIT);
   m.exportFunction("run", region.index);
@@ -1613,13 +1598,8 @@ export class Translator {
 
   /** Compiles a region's module, instantiates it, and puts it in a slot of the runtime's table. */
   private compile(code: PageCode): Region {
-    const T = ((globalThis as any).__T ??= [0, 0, 0, 0, 0]);
-    const t1 = performance.now();
     const { bytes, fallbacks, blockIndex } = generate(code, this.machine, this.forced);
-    const t2 = performance.now();
     const compiled = new WebAssembly.Module(bytes);
-    const t3 = performance.now();
-    T[1] += t2 - t1; T[2] += t3 - t2; T[4] += code.insns.size;
     const runtime = this.runtime;
     const instance = new WebAssembly.Instance(compiled, {
       r: {
