@@ -29,11 +29,6 @@ const MAX_BLOCK = 64;
 const MAX_REGIONS = 4096;
 const MAX_CODE_BYTES = 32 << 20;
 
-
-
-// ---------------------------------------------------------------------------
-// The flag kinds
-
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7, K_EFLAGS = 8;
 
 function kindOf(operation: number, size: number): number {
@@ -93,9 +88,6 @@ function recordFlags(cpu: CPU, w: Int32Array, at: number): void {
   }
 }
 
-// ---------------------------------------------------------------------------
-// The signatures, and the machine words' addresses
-
 /** A region: block number, eip, count so far, budget, eax..edi, then the flags' kind and operands. */
 const REGION: Signature = { params: new Array(17).fill(I32), results: [] };
 /** dispatch and exit: the same without the block number. */
@@ -117,9 +109,6 @@ const GOLDEN = 0x9e3779b1 | 0;
 function cacheSlot(pa: number): number {
   return Math.imul(pa, GOLDEN) >>> (32 - MACHINE_CACHE_BITS);
 }
-
-// ---------------------------------------------------------------------------
-// The runtime module: dispatch, exit, enter, and the general flag functions
 
 interface Runtime {
   enter: (eip: number, room: number) => void;
@@ -247,9 +236,6 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
   };
 }
 
-// ---------------------------------------------------------------------------
-// Discovery
-
 interface PageCode {
   insns: Map<number, Insn>;
   leaders: number[];
@@ -351,9 +337,6 @@ function flowOf(insn: Insn): number {
   return FLOW_NEXT;
 }
 
-// ---------------------------------------------------------------------------
-// Which instructions are written out
-
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
@@ -412,16 +395,12 @@ function translatable(insn: Insn): boolean {
   }
 }
 
-// ---------------------------------------------------------------------------
-// The code generator
-
 /** Imports of a region module, by function index. */
 const F_DISPATCH = 0, F_EXIT = 1, F_FALLBACK = 2, F_CONDITION = 3, F_EFLAGS = 4;
 
 class Generator {
   readonly c: Code;
   readonly fallbacks: Insn[] = [];
-  readonly fallbackOffsets: number[] = [];
   /** Each leader's block number. */
   readonly blockIndex = new Map<number, number>();
   /** What is known of the flags while a block is written: a kind, or -1 (only the run time knows). */
@@ -467,9 +446,6 @@ class Generator {
     this.spare = code.local();
     this.wide = code.local(I64);
   }
-
-
-  // ----- registers
 
   /** Pushes register n at a size (bytes and words zero-extended). */
   reg(n: number, size: number): void {
@@ -518,8 +494,6 @@ class Generator {
     else if (insn.disp !== 0) c.i32(insn.disp | 0).add();
   }
 
-  // ----- exits
-
   /** Leaves the region before the instruction being written (to be used inside an `if`). */
   exit(): void {
     const c = this.c;
@@ -554,8 +528,6 @@ class Generator {
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
-
-  // ----- memory, through the TLB
 
   /** Looks `size` bytes at the address in local a up in `table`, leaves if that fails, sets local p. */
   lookup(table: number, size: number): void {
@@ -618,8 +590,6 @@ class Generator {
     if (insn.rm >= 0) this.setReg(insn.rm, size, value);
     else this.storeP(size, value);
   }
-
-  // ----- flags
 
   setFlags(kind: number, a: () => void, b: () => void, r: () => void, extra?: () => void): void {
     const c = this.c;
@@ -756,8 +726,6 @@ class Generator {
     return true;
   }
 
-  // ----- falling back to the interpreter
-
   /**
    * The instruction is run by its handler, called through the import
    * `fallback` with the registers and flags in memory; it answers 0 to go on
@@ -768,7 +736,6 @@ class Generator {
     const m = this.machine;
     const k = this.fallbacks.length;
     this.fallbacks.push(insn);
-    this.fallbackOffsets.push(this.offset);
     for (let n = 0; n < 8; n++) c.i32(0).get(P_REGS + n).store(m + MACHINE_REGISTERS + 4 * n);
     for (let n = 0; n < 5; n++) c.i32(0).get(P_FLAGS + n).store(m + MACHINE_FLAGS + 4 * n);
     c.i32(k).get(this.base).i32(this.offset).add().get(P_COUNT).call(F_FALLBACK).set(this.scratch);
@@ -784,8 +751,6 @@ class Generator {
     c.end();
     this.goto(this.next);
   }
-
-  // ----- the instructions
 
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
@@ -1341,9 +1306,6 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   m.exportFunction("run", region.index);
   return { bytes: m.encode(), fallbacks: g.fallbacks, blockIndex: g.blockIndex };
 }
-
-// ---------------------------------------------------------------------------
-// The translator
 
 interface Region {
   /** Its slot in the runtime's table. */
