@@ -1595,6 +1595,12 @@ export class Translator {
       const slot = cacheSlot(pa);
       if (this.cache[2 * slot] === pa && this.cache[2 * slot + 1] >>> 12 === region.slot) this.cache[2 * slot] = -1;
     }
+    this.free(region);
+  }
+
+  /** Gives a region's slot back, and lets its code be collected. */
+  private free(region: Region): void {
+    this.runtime.table.set(region.slot, null);
     this.freeSlots.push(region.slot);
     this.regionCount--;
     this.codeBytes -= region.bytes;
@@ -1625,11 +1631,7 @@ export class Translator {
       if (this.cache[2 * slot] === pa) this.cache[2 * slot] = -1;
     }
     if (regions.main === undefined && regions.extras.length === 0) return; // only counts of entries: nothing ran from it
-    for (const region of [...(regions.main ? [regions.main] : []), ...regions.extras]) {
-      this.freeSlots.push(region.slot);
-      this.regionCount--;
-      this.codeBytes -= region.bytes;
-    }
+    for (const region of [...(regions.main ? [regions.main] : []), ...regions.extras]) this.free(region);
     if (this.rewrites[page] < 255) this.rewrites[page]++;
     this.invalidations++;
     this.cpu.attention = 1;
@@ -1639,6 +1641,7 @@ export class Translator {
   forgetAll(): void {
     this.pages.fill(undefined);
     this.cache.fill(-1);
+    for (let slot = 0; slot < this.nextSlot; slot++) this.runtime.table.set(slot, null);
     this.freeSlots = [];
     this.nextSlot = 0;
     this.regionCount = 0;
