@@ -20,7 +20,7 @@ import { checkSegment, setSegmentCache } from "./segments.ts";
 import { EVENT_EXCEPTION, serviceAttention, takeEvent } from "./interrupts.ts";
 
 export class CPU {
-  // from book/cpu-state.md:56 <<the register file>>
+  // from book/cpu-state.md:62 <<the register file>>
   /** eax..edi as signed 32-bit integers. */
   readonly regs: Int32Array<ArrayBuffer>;
   /** ax..di are regs16[2 * n]. */
@@ -29,7 +29,7 @@ export class CPU {
   readonly regs8: Uint8Array<ArrayBuffer>;
   eip = 0;
   // from book/cpu-loop.md:135
-  // from book/cpu-state.md:82 <<the segment registers>>
+  // from book/cpu-state.md:87 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
   /** Hidden descriptor caches: base (as int32), limit, and access rights. */
@@ -51,7 +51,7 @@ export class CPU {
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
   // from book/cpu-loop.md:137
-  // from book/cpu-state.md:467 <<the memory views>>
+  // from book/cpu-state.md:501 <<the memory views>>
   readonly memory: PhysicalMemory;
   /** Where the registers and the TLB live (see the machine area). */
   readonly machine: MachineArea;
@@ -59,13 +59,13 @@ export class CPU {
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
   // from book/cpu-loop.md:138
-  // from book/cpu-state.md:222 <<the TLB>>
+  // from book/cpu-state.md:256 <<the TLB>>
   readonly tlb: Tlb;
   /** The current privilege's pair of TLB tables. */
   tlbRead: Int32Array<ArrayBuffer>;
   tlbWrite: Int32Array<ArrayBuffer>;
   // from book/cpu-loop.md:139
-  // from book/cpu-loop.md:163 <<the CPU's other state>>
+  // from book/cpu-loop.md:171 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -85,7 +85,7 @@ export class CPU {
   readonly io: IoPorts;
   /** The translator (the next chapter), or undefined when translation is off. */
   translator: Translator | undefined = undefined;
-  // from book/cpu-loop.md:228 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:236 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -201,7 +201,7 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:190 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:198 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
@@ -209,11 +209,11 @@ export class CPU {
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-    // from book/cpu-loop.md:150
+    // from book/cpu-loop.md:158
     if (translationSettings.mode !== "off" && this.machine.wasm !== undefined) this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
-  // from book/cpu-state.md:232 <<CPU methods>>
+  // from book/cpu-state.md:266 <<CPU methods>>
   /** Sets CPL, switching to that privilege's TLB tables. */
   setPrivilege(cpl: number): void {
     this.cpl = cpl;
@@ -221,7 +221,7 @@ export class CPU {
     this.tlbWrite = cpl === 3 ? this.tlb.writeUser : this.tlb.writeSupervisor;
     this.refetch();
   }
-  // from book/cpu-state.md:349 <<CPU methods>>
+  // from book/cpu-state.md:383 <<CPU methods>>
   read8(linear: number): number {
     const entry = this.tlbRead[linear >>> 12];
     if (entry !== -1) return this.mem8[linear ^ entry];
@@ -288,7 +288,7 @@ export class CPU {
     }
     this.writeSlow(linear, 4, value);
   }
-  // from book/cpu-state.md:423 <<CPU methods>>
+  // from book/cpu-state.md:457 <<CPU methods>>
   private readRamUnaligned32(pa: number): number {
     const m = this.mem8;
     return m[pa] | (m[pa + 1] << 8) | (m[pa + 2] << 16) | (m[pa + 3] << 24);
@@ -301,7 +301,7 @@ export class CPU {
     m[pa + 2] = value >> 16;
     m[pa + 3] = value >> 24;
   }
-  // from book/cpu-state.md:440 <<CPU methods>>
+  // from book/cpu-state.md:474 <<CPU methods>>
   private readSlow(linear: number, size: number): number {
     const first = translate(this, linear, false);
     const last = (linear & 0xfff) + size > 0x1000 ? translate(this, linear + size - 1, false) : first + size - 1;
@@ -445,7 +445,7 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:201 <<CPU methods>>
+  // from book/cpu-loop.md:209 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -455,7 +455,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:276 <<CPU methods>>
+  // from book/cpu-loop.md:284 <<CPU methods>>
   protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     this.tlb.dropWritesTo(physicalPage);
@@ -476,7 +476,7 @@ export class CPU {
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-loop.md:340 <<CPU methods>>
+  // from book/cpu-loop.md:348 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -499,7 +499,7 @@ export class CPU {
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:359 <<CPU methods>>
+    // from book/cpu-loop.md:367 <<CPU methods>>
     return insn;
   }
 
@@ -534,13 +534,13 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:402 <<CPU methods>>
+  // from book/cpu-loop.md:410 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:421 <<CPU methods>>
+  // from book/cpu-loop.md:429 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     if (this.translator !== undefined && this.instructions >= this.translator.startAt) return this.translator.run(budget);
@@ -551,13 +551,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && serviceAttention(this)) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:312 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:320 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:432 <<CPU methods>>
+          // from book/cpu-loop.md:440 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:485 <<execute the instruction>>
+          // from book/cpu-loop.md:493 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -573,7 +573,7 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:434 <<CPU methods>>
+          // from book/cpu-loop.md:442 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason;
@@ -584,7 +584,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-translator.md:98 <<CPU methods>>
+  // from book/cpu-translator.md:165 <<CPU methods>>
   /**
    * The one condition under which the CPU must run instruction by instruction
    * in the interpreter: an instruction hook (the tracer), the trap flag
@@ -749,5 +749,5 @@ export class CPU {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-// from book/cpu-loop.md:154
+// from book/cpu-loop.md:162
 }

@@ -11,7 +11,7 @@ import {
 
 export const PAGE_SIZE = 4096;
 
-// from lguest.ts.md:392 <<describe devices and the laid-out guest>>
+// from lguest.ts.md:393 <<describe devices and the laid-out guest>>
 /** A device with its slot on the bus and its pages in guest memory. */
 export interface PlacedDevice extends DeviceRequirements {
   index: number;
@@ -52,9 +52,9 @@ export interface GuestLayout {
   entry: number;
   pageOffset: number;
 }
-// from lguest.ts.md:375
+// from lguest.ts.md:376
 
-// from lguest.ts.md:441 <<lay out the guest>>
+// from lguest.ts.md:443 <<lay out the guest>>
 export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   const log = request.log ?? (() => {});
   const mem = request.memoryBytes;
@@ -88,9 +88,9 @@ export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   };
 }
 
-// from lguest.ts.md:377
+// from lguest.ts.md:378
 
-// from lguest.ts.md:728 <<place the initrd>>
+// from lguest.ts.md:730 <<place the initrd>>
 function placeInitrd(
   initrd: Uint8Array, name: string, ram: Uint8Array, log: (line: string) => void,
 ): { start: number; length: number } {
@@ -106,12 +106,12 @@ function placeInitrd(
   log(`mapped initrd ${name} size=${initrd.length} @ ${hex(start)}`);
   return { start, length };
 }
-// from lguest.ts.md:752 <<place the initrd>>
+// from lguest.ts.md:754 <<place the initrd>>
 /** The first 2 MiB: boot parameters, then the kernel from 1 MiB. */
 const KERNEL_AREA = 2 * 1024 * 1024;
-// from lguest.ts.md:379
+// from lguest.ts.md:380
 
-// from lguest.ts.md:770 <<build the initial page tables>>
+// from lguest.ts.md:772 <<build the initial page tables>>
 export interface PageTables {
   /** Guest-physical address of the page directory. */
   pgdir: number;
@@ -141,9 +141,9 @@ function buildPageTables(ram: Uint8Array, initrdLength: number, pageOffset: numb
   log(`Linear mapping of ${mappedPages} pages in ${ptePages} pte pages at ${hex(linear)}`);
   return { pgdir, lowest: linear, mappedPages, ptePages };
 }
-// from lguest.ts.md:381
+// from lguest.ts.md:382
 
-// from lguest.ts.md:823 <<write the boot parameters>>
+// from lguest.ts.md:825 <<write the boot parameters>>
 function writeBootParameters(
   ram: Uint8Array, kernelArguments: string[], initrd: { start: number; length: number } | undefined,
 ): string {
@@ -159,7 +159,7 @@ function writeBootParameters(
   }
   boot.setUint32(BOOT_PARAMS.cmdLinePtr, COMMAND_LINE, true);
   boot.setUint32(BOOT_PARAMS.hardwareSubarch, 1, true);
-  // from lguest.ts.md:848 <<write the kernel command line>>
+  // from lguest.ts.md:850 <<write the kernel command line>>
   const commandLine = kernelArguments.map((arg) => arg + " ").join("");
   const bytes = new TextEncoder().encode(commandLine);
   if (bytes.length > COMMAND_LINE_SIZE - 1) {
@@ -170,11 +170,11 @@ function writeBootParameters(
   ram.set(bytes, COMMAND_LINE);
   ram[COMMAND_LINE + bytes.length] = 0;
   return commandLine;
-// from lguest.ts.md:839 <<write the boot parameters>>
+// from lguest.ts.md:841 <<write the boot parameters>>
 }
-// from lguest.ts.md:383
+// from lguest.ts.md:384
 
-// from lguest.ts.md:873 <<fill in the device descriptor page>>
+// from lguest.ts.md:875 <<fill in the device descriptor page>>
 function placeDevices(
   requirements: DeviceRequirements[], firstPage: number, descriptorPage: Uint8Array,
   log: (line: string) => void,
