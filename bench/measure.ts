@@ -6,6 +6,9 @@
 //     run checked against bench/workload/expected.txt: the first run pays
 //     for every compilation (cold), the later ones find the translations of
 //     the first made and optimised (steady);
+//   translator-breakpoint-far | translator-breakpoint-hot-page: the
+//     translator with a debugger breakpoint set that is never hit, on an
+//     address the workload never reaches, or in a page it runs all the time;
 //   v86: the same, in v86 (its JIT warms up over several runs too);
 //   boot-off | boot-on: the book's Guest from loading to its prompt.
 // Times are CPU seconds of the whole process (every thread: V8's background
@@ -17,6 +20,7 @@ import { translationSettings } from "../src/cpu/translator.ts";
 import { ESP } from "../src/cpu/registers.ts";
 import { bootGuest } from "../test/helpers/guest-session.ts";
 import { runOnV86, type Spent } from "./v86.ts";
+import { DEBUGGER, setDebuggerTraps } from "../src/cpu/debug.ts";
 
 const folder = join(import.meta.dirname, "workload");
 const elf = new Uint8Array(readFileSync(join(folder, "workload.elf")));
@@ -53,9 +57,10 @@ function reset(program: UserProgram, stack: number): void {
   program.cpu.eip = program.entry;
 }
 
-function ours(mode: "off" | "on", paging: boolean, repeats: number): void {
+function ours(mode: "off" | "on", paging: boolean, repeats: number, breakpoint?: number): void {
   translationSettings.mode = mode;
   const program = loadUserProgram(elf, { paging });
+  if (breakpoint !== undefined) setDebuggerTraps(program.cpu, [{ address: breakpoint, physical: false, owner: DEBUGGER }], []);
   const stack = program.cpu.regs[ESP];
   const runs: Spent[] = [];
   let instructions = 0;
@@ -109,6 +114,8 @@ switch (which) {
   case "interpreter": ours("off", false, Math.min(REPEATS, 3)); break;
   case "translator": ours("on", false, REPEATS); break;
   case "translator-paged": ours("on", true, 2); break;
+  case "translator-breakpoint-far": ours("on", false, 3, 0x0badc0de); break;
+  case "translator-breakpoint-hot-page": ours("on", false, 3, 0x080480a0); break;
   case "v86": await v86(); break;
   case "boot-off": boot("off"); break;
   case "boot-on": boot("on"); break;

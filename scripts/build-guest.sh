@@ -38,7 +38,7 @@ fail() { echo "build-guest: $*" >&2; exit 1; }
 #    holds GenuineLguest, though guest.ld puts its section first anyway).
 objects=()
 for source in head.S boot.c hypercalls.c traps.c memory.c process.c shell.c \
-	lguest_bus.c console.c printk.c lib.c user-image.S; do
+	lguest_bus.c console.c block.c net.c inet.c printk.c lib.c user-image.S; do
 	object="$work/${source%.*}.o"
 	"$CC" "${CFLAGS[@]}" -Wa,-I,"$work" -c -o "$object" "src/guest/$source"
 	objects+=("$object")

@@ -43,7 +43,7 @@ test("halt powers off the way a 2.6.23 Guest does: CRASH with \"Power down\"", (
 
 test("help, uptime, echo and mem", () => {
   const host = session("help; uptime; echo hello,   world; mem; halt");
-  assert.match(host.output, /  spaces N       make N address spaces and switch between them\r\n/);
+  assert.match(host.output, /  spaces N               make N address spaces and switch between them\r\n/);
   assert.match(host.output, /up \d+\.\d\d s: \d+ ticks at 100 Hz; host time 1717243200\.\d{9} \(2024-06-01 12:00:00 UTC\)\r\n/);
   assert.match(host.output, /guest> echo hello,   world\r\nhello,   world\r\n/);
   assert.match(host.output, /page directory at 0x[0-9a-f]+ \(the kernel's\)\r\n  0xc0000000-0xc1ffffff: kernel, 8 page tables, 8192 pages mapped\r\n  0xf8800000-0xf8bfffff: kernel, 1 page table, 1 page mapped\r\n/);

@@ -188,3 +188,19 @@ test("TS: the CPU's CR0.TS follows the Guest's flag while the Guest runs", () =>
   assert.equal(t.guest.cpu.cr0 & 8, 0);
   assert.equal(CODE, 0x1000);
 });
+
+test("a hypercall is reported before its effects: SEND_DMA before the send, CRASH before the death, INIT before its flush", () => {
+  const crashMessage = 0x3000;
+  const t = traced([...boot, ...hcall(LHCALL_SEND_DMA, 0, SCRATCH), ...hcall(LHCALL_CRASH, crashMessage), ...jmpSelf]);
+  assert.equal(t.run().kind, "dma");
+  t.run();
+  const kinds = t.events.flatMap((e) => (e.type === "hypercall" ? [`hcall ${e.name}`] : e.type === "shadow-fault" ? [] : [e.type]));
+  assert.deepEqual(kinds, ["hcall LGUEST_INIT", "pagetable", "hcall SEND_DMA", "dma-send", "hcall CRASH", "death"]);
+});
+
+test("a call made before LGUEST_INIT is reported, then the death it causes", () => {
+  const t = traced([...mov(ESP, va(STACK_TOP)), ...hcall(5, 0), ...jmpSelf]);
+  t.run();
+  const kinds = t.events.flatMap((e) => (e.type === "hypercall" ? [`hcall ${e.name}`] : e.type === "shadow-fault" ? [] : [e.type]));
+  assert.deepEqual(kinds, ["hcall FLUSH_TLB", "death"]);
+});

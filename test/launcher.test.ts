@@ -82,6 +82,12 @@ test("--trace selects categories; plain --trace is all but insn", () => {
   assert.deepEqual([...guest(["--trace=insn,dma", "64", "k"]).trace], ["insn", "dma"]);
   assert.equal(guest(["--trace=all", "64", "k"]).trace.size, 6);
   assert.equal(guest(["64", "k"]).trace.size, 0);
+  assert.equal(guest(["--trace=dma,count", "64", "k"]).traceCount, true);
+  assert.deepEqual([...guest(["--trace=dma,count", "64", "k"]).trace], ["dma"]);
+  assert.deepEqual([...guest(["--trace=count", "64", "k"]).trace], ["hcall", "trap", "irq", "dma", "pgtable"]);
+  assert.equal(guest(["--trace", "64", "k"]).traceCount, false);
+  assert.equal(guest(["--gdb=1234", "64", "k"]).gdbPort, 1234);
+  assert.equal(guest(["64", "k"]).gdbPort, undefined);
   assert.equal(guest(["--trace-file=t.log", "64", "k"]).traceFile, "t.log");
   assert.equal(guest(["--clock=virtual", "64", "k"]).clock, "virtual");
   assert.equal(guest(["64", "k"]).clock, "real");
@@ -89,7 +95,7 @@ test("--trace selects categories; plain --trace is all but insn", () => {
 
 test("--bare takes an optional MEM, 128 MiB by default", () => {
   assert.deepEqual(parseArguments(["--bare", "t.elf"]), {
-    mode: "bare", verbose: false, trace: new Set(), clock: "real", traceFile: undefined,
+    mode: "bare", verbose: false, trace: new Set(), traceCount: false, clock: "real", traceFile: undefined, gdbPort: undefined, tui: undefined,
     memoryBytes: 128 * MiB, kernel: "t.elf",
   });
   const sized = parseArguments(["--bare", "--clock=virtual", "32m", "t.elf"]);
@@ -120,6 +126,9 @@ test("every bad argument is a one-line LaunchError that asks for the usage", () 
     [["--initrd", "64", "k"], /--initrd needs a value/],
     [["--initrd=a", "--initrd=b", "64", "k"], /only once/],
     [["--trace-file", "64", "k"], /--trace-file needs a value/],
+    [["--gdb", "64", "k"], /--gdb needs a value/],
+    [["--gdb=70000", "64", "k"], /a port is a number from 0 to 65535/],
+    [["--gdb=:1234", "64", "k"], /a port is a number/],
     [["--trace=hcall,bogus", "64", "k"], /"bogus" is not one of/],
     [["--clock=fast", "64", "k"], /real or virtual/],
     [["--clock", "64", "k"], /--clock needs a value/],

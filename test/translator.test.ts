@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { CPU } from "../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { EBX, ECX, EDI, ESI, ESP } from "../src/cpu/registers.ts";
-import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
+import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
+import { DEBUGGER, setDebuggerTraps } from "../src/cpu/debug.ts";
 import { CR0_PG } from "../src/cpu/paging.ts";
 import { saveState } from "../src/cpu/state.ts";
 import { writeCr0 } from "../src/cpu/system.ts";
@@ -183,4 +184,30 @@ test("a budget of k instructions runs exactly k, translated or not", () => {
   });
   assert.deepEqual(slices[1], slices[0]);
   assert.deepEqual(slices[2], slices[0]);
+});
+
+// mov ecx, 300; xor ebx, ebx; loop: mov eax, [edi]; push eax; pop eax; test ecx, 1; jz skip; call 0x3000;
+// skip: dec ecx; jnz loop; hlt (ndisasm). The load and the push put the function's page and the stack
+// into the TLB, and an iteration without the call lets the loop's region be entered before the next
+// call, so that translated code could chain straight into the function.
+const readAndCall = [0xb9, 0x2c, 0x01, 0x00, 0x00, 0x31, 0xdb, 0x8b, 0x07, 0x50, 0x58, 0xf7, 0xc1, 0x01, 0x00, 0x00, 0x00,
+  0x74, 0x05, 0xe8, 0xe8, 0x1f, 0x00, 0x00, 0x49, 0x75, 0xec, 0xf4];
+
+test("a debugger breakpoint on a page that translated code chains into stops there, as in the interpreter", () => {
+  const states = modes.map((mode) => {
+    const cpu = machine(mode, readAndCall);
+    cpu.memory.ram.set(addFunction, FUNCTION);
+    cpu.regs[EDI] = FUNCTION;
+    // Long enough for the loop and the function to be translated and chained (forced, and once hot).
+    assert.equal(cpu.run(1000), STOP_BUDGET);
+    cpu.eip = CODE + 7; // the loop, on an iteration that skips the call
+    cpu.regs[ECX] = 100;
+    setDebuggerTraps(cpu, [{ address: FUNCTION, physical: false, owner: DEBUGGER }], []);
+    assert.equal(cpu.run(1_000_000), STOP_DEBUG);
+    assert.equal(cpu.eip, FUNCTION, "stopped before the breakpoint's instruction");
+    if (mode !== "off") assert.ok(cpu.translator!.translatedInstructions > 0, "translated code ran");
+    return { state: saveState(cpu), instructions: cpu.instructions };
+  });
+  assert.deepEqual(states[1], states[0]);
+  assert.deepEqual(states[2], states[0]);
 });

@@ -242,7 +242,7 @@ function cpuid(cpu: CPU): void {
 }
 // from book/cpu-control.md:431
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:474 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:467 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
   // from book/cpu-control.md:433
   const count = cpu.timestamp();

@@ -12,12 +12,16 @@ import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
 import { MACHINE_REGISTERS, PhysicalMemory, type MachineArea } from "./memory.ts";
 import { Translator, translationSettings } from "./translator.ts";
-import { AF, ARITHMETIC_FLAGS, CF, CS, ESP, FLAGS_ALWAYS_ONE, IF, OF, PF, reg8Index, SF, SS, TF, ZF } from "./registers.ts";
-import { STOP_BUDGET, STOP_UNSUPPORTED } from "./stop.ts";
+import { AF, ARITHMETIC_FLAGS, CF, CS, ESP, FLAGS_ALWAYS_ONE, IF, OF, PF, reg8Index, RF, SF, SS, TF, ZF } from "./registers.ts";
+import { STOP_BUDGET, STOP_DEBUG, STOP_UNSUPPORTED } from "./stop.ts";
 import { Tlb } from "./tlb.ts";
 import { translate } from "./paging.ts";
 import { checkSegment, setSegmentCache } from "./segments.ts";
-import { EVENT_EXCEPTION, serviceAttention, takeEvent } from "./interrupts.ts";
+import { EVENT_EXCEPTION, EVENT_FAULT, serviceAttention, takeEvent } from "./interrupts.ts";
+import {
+  checkCodeBreakpoints, checkDataAccess, codeBreakpointsOnPage, DEBUGGER_BREAK, forgetInstructionTraps, resetDebugRegisters, watchHitBeforeFault,
+  type CodeBreakpoint, type DataWatch, type DebugHit, type DebugTraps,
+} from "./debug.ts";
 
 export class CPU {
   // from book/cpu-state.md:62 <<the register file>>
@@ -28,7 +32,7 @@ export class CPU {
   /** The bytes of the registers: use reg8Index to find al..bh. */
   readonly regs8: Uint8Array<ArrayBuffer>;
   eip = 0;
-  // from book/cpu-loop.md:135
+  // from book/cpu-loop.md:139
   // from book/cpu-state.md:87 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
@@ -37,7 +41,7 @@ export class CPU {
   readonly segLimit = new Uint32Array(6);
   /** The descriptor's access byte and flags nibble: bits 8..15 and 20..23 of its high word. */
   readonly segAccess = new Uint32Array(6);
-  // from book/cpu-loop.md:136
+  // from book/cpu-loop.md:140
   // from book/cpu-flags.md:27 <<the flags record>>
   /** EFLAGS, except the arithmetic flags named in lazyFlags. */
   flags = FLAGS_ALWAYS_ONE;
@@ -50,22 +54,22 @@ export class CPU {
   lazyResult = 0;
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
-  // from book/cpu-loop.md:137
-  // from book/cpu-state.md:501 <<the memory views>>
+  // from book/cpu-loop.md:141
+  // from book/cpu-state.md:506 <<the memory views>>
   readonly memory: PhysicalMemory;
   /** Where the registers and the TLB live (see the machine area). */
   readonly machine: MachineArea;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:138
+  // from book/cpu-loop.md:142
   // from book/cpu-state.md:256 <<the TLB>>
   readonly tlb: Tlb;
   /** The current privilege's pair of TLB tables. */
   tlbRead: Int32Array<ArrayBuffer>;
   tlbWrite: Int32Array<ArrayBuffer>;
-  // from book/cpu-loop.md:139
-  // from book/cpu-loop.md:171 <<the CPU's other state>>
+  // from book/cpu-loop.md:143
+  // from book/cpu-loop.md:175 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -85,7 +89,7 @@ export class CPU {
   readonly io: IoPorts;
   /** The translator (the next chapter), or undefined when translation is off. */
   translator: Translator | undefined = undefined;
-  // from book/cpu-loop.md:236 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:240 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -150,18 +154,39 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-interrupts.md:410 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:426 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:252 <<the CPU's other state>>
-  /** DR0-DR7, stored only. */
+  // from book/cpu-paging.md:245 <<the CPU's other state>>
+  /** DR0-DR7: DR6 and DR7 keep their fixed bits (the debug registers' chapter). */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:464 <<the CPU's other state>>
+  // from book/cpu-paging.md:457 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
   /** Added to the clock by wrmsr to the TSC. */
   timestampOffset = 0n;
+  // from book/cpu-debug.md:170 <<the CPU's other state>>
+  /** Code breakpoints and data watches in force, DR7's and the debugger's; undefined while there are none. */
+  debugTraps: DebugTraps | undefined = undefined;
+  /** The debugger's own breakpoints and watches, as it last set them. */
+  debuggerCode: readonly CodeBreakpoint[] = [];
+  debuggerData: readonly DataWatch[] = [];
+  /** The loop stops, for the debugger, before `instructions` would pass this. */
+  stopAtInstruction = Infinity;
+  /** Why the CPU last stopped for the debugger, when one of its traps did it. */
+  debugHit: DebugHit | undefined = undefined;
+  /** The debugger's code breakpoints are ignored while `instructions` equals this: it is resuming from one. */
+  debuggerResumeAt = -1;
+  /** DR7's code breakpoints are ignored while `instructions` equals this: EFLAGS.RF was set. */
+  resumeFlagAt = -1;
+  /** DR6 B bits of data breakpoints the current instruction hit: a #DB follows it. */
+  pendingDataBreakpoints = 0;
+  /** The exception being raised is an instruction breakpoint: its frame keeps RF clear. */
+  instructionBreakpoint = false;
+  // from book/cpu-debug.md:409 <<the CPU's other state>>
+  /** The #DB about to be delivered interrupts a repeated string instruction: RF in its frame. */
+  debugTrapRestarts = false;
   // from book/cpu-x87.md:1156 <<the CPU's other state>>
   /** The x87 FPU: see the x87 chapter. */
   readonly fpu = {
@@ -183,7 +208,7 @@ export class CPU {
     dataOffset: 0,
     dataSelector: 0,
   };
-// from book/cpu-loop.md:140
+// from book/cpu-loop.md:144
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
@@ -201,15 +226,17 @@ export class CPU {
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:198 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:202 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
-    // from book/cpu-paging.md:381 <<start in a flat 32-bit state>>
+    // from book/cpu-paging.md:374 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
+    // from book/cpu-debug.md:516 <<start in a flat 32-bit state>>
+    resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-    // from book/cpu-loop.md:158
+    // from book/cpu-loop.md:162
     if (translationSettings.mode !== "off" && this.machine.wasm !== undefined) this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
@@ -221,11 +248,11 @@ export class CPU {
     this.tlbWrite = cpl === 3 ? this.tlb.writeUser : this.tlb.writeSupervisor;
     this.refetch();
   }
-  // from book/cpu-state.md:383 <<CPU methods>>
+  // from book/cpu-state.md:386 <<CPU methods>>
   read8(linear: number): number {
     const entry = this.tlbRead[linear >>> 12];
     if (entry !== -1) return this.mem8[linear ^ entry];
-    return this.memory.read8(translate(this, linear, false));
+    return this.readSlow(linear, 1);
   }
 
   read16(linear: number): number {
@@ -288,7 +315,7 @@ export class CPU {
     }
     this.writeSlow(linear, 4, value);
   }
-  // from book/cpu-state.md:457 <<CPU methods>>
+  // from book/cpu-state.md:460 <<CPU methods>>
   private readRamUnaligned32(pa: number): number {
     const m = this.mem8;
     return m[pa] | (m[pa + 1] << 8) | (m[pa + 2] << 16) | (m[pa + 3] << 24);
@@ -301,10 +328,11 @@ export class CPU {
     m[pa + 2] = value >> 16;
     m[pa + 3] = value >> 24;
   }
-  // from book/cpu-state.md:474 <<CPU methods>>
+  // from book/cpu-state.md:477 <<CPU methods>>
   private readSlow(linear: number, size: number): number {
     const first = translate(this, linear, false);
     const last = (linear & 0xfff) + size > 0x1000 ? translate(this, linear + size - 1, false) : first + size - 1;
+    if (this.debugTraps !== undefined) checkDataAccess(this, linear, first, size, false);
     let value = 0;
     for (let k = 0; k < size; k++) {
       const pa = ((linear + k) & 0xfff) < (linear & 0xfff) ? (last & ~0xfff) + ((linear + k) & 0xfff) : first + k;
@@ -316,6 +344,7 @@ export class CPU {
   private writeSlow(linear: number, size: number, value: number): void {
     const first = translate(this, linear, true);
     const last = (linear & 0xfff) + size > 0x1000 ? translate(this, linear + size - 1, true) : first + size - 1;
+    if (this.debugTraps !== undefined) checkDataAccess(this, linear, first, size, true);
     for (let k = 0; k < size; k++) {
       const pa = ((linear + k) & 0xfff) < (linear & 0xfff) ? (last & ~0xfff) + ((linear + k) & 0xfff) : first + k;
       this.memory.write8(pa, value >>> (8 * k));
@@ -375,7 +404,7 @@ export class CPU {
     const current = this.eflags();
     this.flags = (current & ~mask) | (value & mask) | FLAGS_ALWAYS_ONE;
     this.lazyFlags = 0;
-    if (this.pendingInterrupt >= 0 || this.flags & TF) this.attention = 1;
+    if (this.pendingInterrupt >= 0 || this.flags & (TF | RF)) this.attention = 1;
   }
   // from book/cpu-flags.md:150 <<CPU methods>>
   recordAdd(a: number, b: number, result: number, bits: number, lazy: number = ARITHMETIC_FLAGS): void {
@@ -445,7 +474,7 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:209 <<CPU methods>>
+  // from book/cpu-loop.md:213 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -455,7 +484,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:284 <<CPU methods>>
+  // from book/cpu-loop.md:288 <<CPU methods>>
   protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     this.tlb.dropWritesTo(physicalPage);
@@ -476,7 +505,7 @@ export class CPU {
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-loop.md:348 <<CPU methods>>
+  // from book/cpu-loop.md:358 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -494,12 +523,13 @@ export class CPU {
     this.fetchPhysicalPage = physicalPage;
     this.fetchPage = page !== undefined && !this.codeLimitChecked ? page : NO_CODE;
     this.fetchEipBase = (this.eip - offset) | 0;
+    if (this.debugTraps !== undefined && checkCodeBreakpoints(this, linear, physicalPage)) this.fetchPage = NO_CODE;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
     // from book/cpu-segments.md:309 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:367 <<CPU methods>>
+    // from book/cpu-loop.md:378 <<CPU methods>>
     return insn;
   }
 
@@ -511,7 +541,7 @@ export class CPU {
       const crossing = this.crossingCode.get(key);
       if (crossing !== undefined && this.physicalPageOf(nextPage) === crossing.secondPage) return crossing.insn;
     }
-    const insn = decode((k) => this.read8((linear + k) | 0), new Insn(this.unreachable), this.code32);
+    const insn = decode((k) => this.fetch8((linear + k) | 0), new Insn(this.unreachable), this.code32);
     if (page === undefined) return insn;
     if (offset + insn.length <= 4096) {
       page[offset] = insn;
@@ -525,6 +555,12 @@ export class CPU {
     return insn;
   }
 
+  /** A byte of an instruction: read like data, but never seen by a data watch. */
+  private fetch8(linear: number): number {
+    const entry = this.tlbRead[linear >>> 12];
+    return entry !== -1 ? this.mem8[linear ^ entry] : this.memory.read8(translate(this, linear, false));
+  }
+
   /** The physical page a linear page maps to for reading (through the TLB when it can). */
   private physicalPageOf(linear: number): number {
     const entry = this.tlbRead[linear >>> 12];
@@ -534,30 +570,30 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:410 <<CPU methods>>
+  // from book/cpu-loop.md:427 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:429 <<CPU methods>>
+  // from book/cpu-loop.md:446 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
     if (this.translator !== undefined && this.instructions >= this.translator.startAt) return this.translator.run(budget);
     this.stopReason = STOP_BUDGET;
-    const limit = this.instructions + budget;
+    const limit = Math.min(this.instructions + budget, this.stopAtInstruction);
     for (;;) {
       try {
         while (this.instructions < limit) {
           if (this.attention !== 0 && serviceAttention(this)) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:320 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:324 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:440 <<CPU methods>>
+          // from book/cpu-loop.md:457 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:493 <<execute the instruction>>
+          // from book/cpu-loop.md:526 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -573,25 +609,32 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:442 <<CPU methods>>
+          // from book/cpu-loop.md:459 <<CPU methods>>
           this.instructions++;
         }
-        return this.stopReason;
+        return this.stopReason === STOP_BUDGET && this.instructions >= this.stopAtInstruction ? STOP_DEBUG : this.stopReason;
       } catch (error) {
-        if (error !== FAULT) throw error;
         this.eip = this.instructionStart;
-        if (!takeEvent(this, this.exceptionVector, this.exceptionErrorCode, EVENT_EXCEPTION)) return this.stopReason;
+        if (error !== FAULT) {
+          if (error === DEBUGGER_BREAK) return STOP_DEBUG;
+          throw error;
+        }
+        if (watchHitBeforeFault(this)) return STOP_DEBUG;
+        const source = forgetInstructionTraps(this) ? EVENT_EXCEPTION : EVENT_FAULT;
+        if (!takeEvent(this, this.exceptionVector, this.exceptionErrorCode, source)) return this.stopReason;
       }
     }
   }
-  // from book/cpu-translator.md:165 <<CPU methods>>
+  // from book/cpu-translator.md:180 <<CPU methods>>
   /**
    * The one condition under which the CPU must run instruction by instruction
-   * in the interpreter: an instruction hook (the tracer), the trap flag
-   * (single-stepping), or a breakpoint enabled in DR7.
+   * in the interpreter, on the page with these linear and physical page
+   * numbers: an instruction hook (the tracer), the trap flag (single-stepping),
+   * or a code breakpoint on the page (DR7's or the debugger's).
    */
-  mustInterpret(): boolean {
-    return this.instructionHook !== undefined || (this.flags & TF) !== 0 || (this.debugRegisters[7] & 0xff) !== 0;
+  mustInterpret(linearPage: number, physicalPage: number): boolean {
+    return this.instructionHook !== undefined || (this.flags & TF) !== 0 ||
+      (this.debugTraps !== undefined && codeBreakpointsOnPage(this.debugTraps, linearPage, physicalPage));
   }
   // from book/cpu-operands.md:15 <<CPU methods>>
   /** The offset of the instruction's memory operand. */
@@ -731,7 +774,7 @@ export class CPU {
     // from book/cpu-control.md:218 <<CPU methods>>
     this.eip = target;
   }
-  // from book/cpu-interrupts.md:362 <<CPU methods>>
+  // from book/cpu-interrupts.md:368 <<CPU methods>>
   /** Raises the interrupt line with `vector` (one line: a newer request replaces it). */
   requestInterrupt(vector: number): void {
     this.pendingInterrupt = vector;
@@ -743,11 +786,20 @@ export class CPU {
     this.interruptShadow = true;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:415 <<CPU methods>>
+  // from book/cpu-interrupts.md:431 <<CPU methods>>
   /** Installs or removes the instruction hook. */
   setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
     this.instructionHook = hook;
     if (hook) this.attention = 1;
   }
-// from book/cpu-loop.md:162
+  // from book/cpu-debug.md:398 <<CPU methods>>
+  /** An iteration of a repeated string instruction hit a data breakpoint: end the instruction here, to be restarted. */
+  dataBreakpointPending(): boolean {
+    if (this.attention === 0) return false;
+    if (this.debugHit !== undefined && this.debugHit.kind === "data") this.debugHit.completed = true;
+    if (this.pendingDataBreakpoints === 0) return false;
+    this.debugTrapRestarts = true;
+    return true;
+  }
+// from book/cpu-loop.md:166
 }

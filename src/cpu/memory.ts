@@ -4,7 +4,7 @@
 import { translationSettings } from "./translation-settings.ts";
 export const PAGE_SIZE = 4096;
 
-// from book/cpu-translator.md:188 <<the machine area>>
+// from book/cpu-translator.md:205 <<the machine area>>
 /**
  * The machine area: the bytes after RAM, in the same memory, where the CPU
  * keeps its registers and TLB and the translator its words, so that
@@ -25,7 +25,7 @@ export interface MachineArea {
   offset: number;
   wasm: WebAssembly.Memory | undefined;
 }
-// from book/cpu-translator.md:217 <<the machine area>>
+// from book/cpu-translator.md:234 <<the machine area>>
 
 /** The WebAssembly memories that allocateRam made, by their buffers. */
 const wasmMemories = new WeakMap<ArrayBuffer, WebAssembly.Memory>();
@@ -73,7 +73,7 @@ export class PhysicalMemory {
     this.wasm = wasm !== undefined && this.ram.buffer.byteLength >= this.ramSize + MACHINE_BYTES ? wasm : undefined;
   }
 
-  // from book/cpu-translator.md:246 <<the machine area of a PhysicalMemory>>
+  // from book/cpu-translator.md:263 <<the machine area of a PhysicalMemory>>
   /**
    * A CPU's machine area: the one after RAM, in the WebAssembly memory, for
    * the first CPU; a buffer of its own for any other (which cannot translate).

@@ -18,13 +18,13 @@ import { atomicOpcodes } from "./atomics.ts";
 import { moveOpcodes } from "./moves.ts";
 // from book/cpu-control.md:575 <<import every family's opcodes>>
 import { controlOpcodes } from "./control.ts";
-// from book/cpu-strings.md:788 <<import every family's opcodes>>
+// from book/cpu-strings.md:794 <<import every family's opcodes>>
 import { stringOpcodes } from "./strings.ts";
 // from book/cpu-segments.md:726 <<import every family's opcodes>>
 import { segmentOpcodes } from "./segments.ts";
-// from book/cpu-interrupts.md:495 <<import every family's opcodes>>
+// from book/cpu-interrupts.md:511 <<import every family's opcodes>>
 import { interruptOpcodes } from "./interrupts.ts";
-// from book/cpu-paging.md:524 <<import every family's opcodes>>
+// from book/cpu-paging.md:517 <<import every family's opcodes>>
 import { systemOpcodes } from "./system.ts";
 // from book/cpu-x87.md:2404 <<import every family's opcodes>>
 import { x87Opcodes } from "./x87.ts";
@@ -66,13 +66,13 @@ for (const fragment of [
   moveOpcodes,
   // from book/cpu-control.md:579 <<every family's opcode fragment>>
   controlOpcodes,
-  // from book/cpu-strings.md:792 <<every family's opcode fragment>>
+  // from book/cpu-strings.md:798 <<every family's opcode fragment>>
   stringOpcodes,
   // from book/cpu-segments.md:730 <<every family's opcode fragment>>
   segmentOpcodes,
-  // from book/cpu-interrupts.md:499 <<every family's opcode fragment>>
+  // from book/cpu-interrupts.md:515 <<every family's opcode fragment>>
   interruptOpcodes,
-  // from book/cpu-paging.md:528 <<every family's opcode fragment>>
+  // from book/cpu-paging.md:521 <<every family's opcode fragment>>
   systemOpcodes,
   // from book/cpu-x87.md:2408 <<every family's opcode fragment>>
   x87Opcodes,

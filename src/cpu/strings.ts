@@ -78,7 +78,7 @@ function scanOne(cpu: CPU, insn: Insn): void {
   cpu.recordSub(a, b, (a - b) & sizeMask(size), size * 8);
   advance(cpu, insn, EDI);
 }
-// from book/cpu-strings.md:188
+// from book/cpu-strings.md:194
 /** Elements one execution of a repeated string instruction may do. */
 export const REP_CHUNK = 4096;
 
@@ -93,7 +93,7 @@ function repeat(cpu: CPU, insn: Insn, element: Element, run: Run | undefined): v
   for (;;) {
     const count = counter(cpu, insn);
     if (count === 0) return;
-    if (budget === 0) {
+    if (budget === 0 || cpu.dataBreakpointPending()) {
       cpu.eip = cpu.instructionStart;
       return;
     }
@@ -106,7 +106,7 @@ function repeat(cpu: CPU, insn: Insn, element: Element, run: Run | undefined): v
     budget -= done;
   }
 }
-// from book/cpu-strings.md:243
+// from book/cpu-strings.md:249
 /** repe/repne cmps and scas: stop on the count or on ZF. */
 function repeatCompare(cpu: CPU, insn: Insn, element: Element, run: Run): void {
   const flagsBefore = cpu.eflags();
@@ -116,7 +116,7 @@ function repeatCompare(cpu: CPU, insn: Insn, element: Element, run: Run): void {
     for (;;) {
       const count = counter(cpu, insn);
       if (count === 0) return;
-      if (budget === 0) {
+      if (budget === 0 || cpu.dataBreakpointPending()) {
         cpu.eip = cpu.instructionStart;
         return;
       }
@@ -134,7 +134,7 @@ function repeatCompare(cpu: CPU, insn: Insn, element: Element, run: Run): void {
     throw fault;
   }
 }
-// from book/cpu-strings.md:284
+// from book/cpu-strings.md:290
 function movs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) moveOne(cpu, insn);
   else repeat(cpu, insn, moveOne, moveRun);
@@ -159,7 +159,7 @@ function scas(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) scanOne(cpu, insn);
   else repeatCompare(cpu, insn, scanOne, scanRun);
 }
-// from book/cpu-strings.md:349
+// from book/cpu-strings.md:355
 /** Whether seg:[offset, offset + bytes) passes the segment checks; never faults. */
 function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, write: boolean): boolean {
   if ((offset >>> 0) + bytes > 0x100000000) return false;
@@ -171,10 +171,10 @@ function segmentAllows(cpu: CPU, seg: number, offset: number, bytes: number, wri
     return false;
   }
 }
-// from book/cpu-strings.md:370
+// from book/cpu-strings.md:376
 /** Fast runs for the repeated string instructions; turn off to compare with the slow path. */
 export const stringFastPath = { enabled: true };
-// from book/cpu-strings.md:404
+// from book/cpu-strings.md:410
 /** Copies m[from, from + length) to m[to, ...) as a forward byte-by-byte loop would. */
 export function copyForward(m: Uint8Array, from: number, to: number, length: number): void {
   const d = to - from;
@@ -189,7 +189,7 @@ export function copyForward(m: Uint8Array, from: number, to: number, length: num
     done += chunk;
   }
 }
-// from book/cpu-strings.md:440
+// from book/cpu-strings.md:446
 /** The physical addresses of the lowest byte of each end of the run found last. */
 let runSource = 0;
 let runDestination = 0;
@@ -239,7 +239,7 @@ function oneEndedRun(cpu: CPU, insn: Insn, most: number, write: boolean): number
   runDestination = (destination ^ entry) - below;
   return count;
 }
-// from book/cpu-strings.md:496
+// from book/cpu-strings.md:502
 /** rep movs: up to `most` elements within one source and one destination page. */
 function moveRun(cpu: CPU, insn: Insn, most: number): number {
   const count = twoEndedRun(cpu, insn, most, true);
@@ -262,7 +262,7 @@ function moveRun(cpu: CPU, insn: Insn, most: number): number {
 function advanceRun(cpu: CPU, reg: number, bytes: number): void {
   cpu.regs[reg] += cpu.flags & DF ? -bytes : bytes;
 }
-// from book/cpu-strings.md:531
+// from book/cpu-strings.md:537
 /** rep stos: up to `most` elements within one destination page. */
 function storeRun(cpu: CPU, insn: Insn, most: number): number {
   const count = oneEndedRun(cpu, insn, most, true);
@@ -282,7 +282,7 @@ function storeRun(cpu: CPU, insn: Insn, most: number): number {
   advanceRun(cpu, EDI, bytes);
   return count;
 }
-// from book/cpu-strings.md:565
+// from book/cpu-strings.md:571
 /** repe/repne cmps, forwards: up to `most` elements within one page at each end. */
 function compareRun(cpu: CPU, insn: Insn, most: number): number {
   if (cpu.flags & DF) return 0;
@@ -330,11 +330,11 @@ function ramElement(m: Uint8Array, at: number, size: number): number {
   if (size === 2) return m[at] | (m[at + 1] << 8);
   return m[at] | (m[at + 1] << 8) | (m[at + 2] << 16) | (m[at + 3] << 24);
 }
-// from book/cpu-strings.md:635
+// from book/cpu-strings.md:641
 /** Faults unless the current privilege may use the `size` ports from `port`. */
 function checkPorts(cpu: CPU, port: number, size: number): void {
   if (cpu.cpl <= (cpu.flags & IOPL) >> 12) return;
-  // from book/cpu-strings.md:650 <<check the I/O permission bitmap>>
+  // from book/cpu-strings.md:656 <<check the I/O permission bitmap>>
   const tss32 = cpu.trType === TYPE_TSS_AVAILABLE || cpu.trType === TYPE_TSS_BUSY;
   if (!tss32 || cpu.trLimit < 103) throw cpu.fault(GENERAL_PROTECTION, 0);
   const bitmap = readSupervisor16(cpu, (cpu.trBase + 102) | 0);
@@ -342,9 +342,9 @@ function checkPorts(cpu: CPU, port: number, size: number): void {
   if (at + 1 > cpu.trLimit) throw cpu.fault(GENERAL_PROTECTION, 0);
   const bits = readSupervisor16(cpu, (cpu.trBase + at) | 0) >> (port & 7);
   if (bits & ((1 << size) - 1)) throw cpu.fault(GENERAL_PROTECTION, 0);
-// from book/cpu-strings.md:639
+// from book/cpu-strings.md:645
 }
-// from book/cpu-strings.md:664
+// from book/cpu-strings.md:670
 function portNumber(cpu: CPU, insn: Insn): number {
   return insn.opcode & 8 ? cpu.regs16[EDX << 1] : insn.imm & 0xff;
 }
@@ -362,7 +362,7 @@ function outPort(cpu: CPU, insn: Insn): void {
   checkPorts(cpu, port, insn.size);
   cpu.io.portOut(port, insn.size, cpu.readReg(EAX, insn.size));
 }
-// from book/cpu-strings.md:711
+// from book/cpu-strings.md:717
 /** ins: one element from port dx to es:edi. */
 function inputOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -392,7 +392,7 @@ function outs(cpu: CPU, insn: Insn): void {
   if (insn.rep === 0) outputOne(cpu, insn);
   else repeat(cpu, insn, outputOne, undefined);
 }
-// from book/cpu-strings.md:756
+// from book/cpu-strings.md:762
 export const stringOpcodes: OpcodeFragment = {
   oneByte: {
     0x6c: op("ins", "Yb,DX", ins, { size: "b" }),

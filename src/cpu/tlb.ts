@@ -51,7 +51,7 @@ export class Tlb {
     this.readUser[page] = -1;
     this.writeUser[page] = -1;
   }
-  // from book/cpu-loop.md:266 <<TLB methods>>
+  // from book/cpu-loop.md:270 <<TLB methods>>
   /** Drops the write entries that lead to physical page `physicalPage`. */
   dropWritesTo(physicalPage: number): void {
     const filled = Math.min(this.filledCount, this.filled.length);

@@ -20,7 +20,7 @@ static void help(const char *arguments)
 
 	for (c = commands; c->name; c++) {
 		snprintf(usage, sizeof(usage), "%s %s", c->name, c->arguments);
-		printk("  %-14s %s\n", usage, c->help);
+		printk("  %-22s %s\n", usage, c->help);
 	}
 }
 
@@ -52,8 +52,25 @@ static void uptime(const char *arguments)
 	print_date(seconds);
 	printk(")\n");
 }
-/* from book/guest-user.md:732 */
-static u32 parse_number(const char *s, int *ok)
+/* from book/guest-user.md:733 */
+int next_word(const char **text, char *word, unsigned size)
+{
+	const char *s = *text;
+	unsigned n = 0;
+
+	while (*s == ' ')
+		s++;
+	for (; *s && *s != ' '; s++)
+		if (n + 1 < size)
+			word[n++] = *s;
+	word[n] = '\0';
+	while (*s == ' ')
+		s++;
+	*text = s;
+	return n;
+}
+
+u32 parse_number(const char *s, int *ok)
 {
 	u32 n = 0;
 
@@ -109,7 +126,7 @@ static void user(const char *arguments)
 		printk(" %s", names[i]);
 	printk("\n");
 }
-/* from book/guest-user.md:796 */
+/* from book/guest-user.md:814 */
 static const char *const hcall_names[17] = {
 	"FLUSH_ASYNC", "LGUEST_INIT", "CRASH", "LOAD_GDT", "NEW_PGTABLE", "FLUSH_TLB",
 	"LOAD_IDT_ENTRY", "SET_STACK", "TS", "SET_CLOCKEVENT", "HALT", "(11)",
@@ -137,7 +154,7 @@ static void halt(const char *arguments)
 	printk("Power down.\n");
 	power_off();
 }
-/* from book/guest-user.md:829 */
+/* from book/guest-user.md:847 */
 static void hostile_command(const char *arguments);
 
 static const struct command commands[] = {
@@ -149,6 +166,10 @@ static const struct command commands[] = {
 	{ "user", "[NAME]", "run a user program in ring 3 (hello, spin, fpu, divide, hcall, fault)", user },
 	{ "fpu", "", "use the FPU in the kernel", fpu },
 	{ "stats", "", "hypercalls, interrupts and traps so far", stats },
+	{ "disk", "[lgbX] [CMD]", "the disks; disk help lists the CMDs", disk_command },
+	{ "ifconfig", "[ethN] [CMD]", "the network interfaces; CMD: up, down, promisc, -promisc", ifconfig_command },
+	{ "arp", "", "the ARP cache: IP addresses and their MACs", arp_command },
+	{ "ping", "[-c N] ADDRESS", "send ICMP echo requests, one a second", ping_command },
 	{ "hostile", "MODE", "misbehave on purpose (hostile help lists the modes)", hostile_command },
 	{ "halt", "", "power off", halt },
 	{ NULL, NULL, NULL, NULL },
@@ -177,7 +198,7 @@ static void run_line(char *line)
 	}
 	printk("%s: no such command; try help\n", line);
 }
-/* from book/guest-user.md:876 */
+/* from book/guest-user.md:898 */
 static void read_line(char *line, unsigned size)
 {
 	unsigned n = 0;
@@ -201,7 +222,7 @@ static void read_line(char *line, unsigned size)
 	}
 	line[n] = '\0';
 }
-/* from book/guest-user.md:908 */
+/* from book/guest-user.md:930 */
 static void run_boot_commands(void)
 {
 	static char script[256];
@@ -239,7 +260,7 @@ void shell(void)
 		run_line(line);
 	}
 }
-/* from book/guest-user.md:951 */
+/* from book/guest-user.md:973 */
 const char *strstr_word(const char *text, const char *word)
 {
 	unsigned n = strlen(word);
@@ -250,7 +271,7 @@ const char *strstr_word(const char *text, const char *word)
 			return at;
 	return NULL;
 }
-/* from book/guest-user.md:1000 */
+/* from book/guest-user.md:1024 */
 struct hostility {
 	const char *name, *what;
 };
@@ -287,7 +308,7 @@ int find_hostility(const char *name, unsigned length)
 			return i;
 	return -1;
 }
-/* from book/guest-user.md:1048 */
+/* from book/guest-user.md:1072 */
 void misbehave(int mode)
 {
 	static struct lguest_dma dma;
@@ -353,7 +374,7 @@ void misbehave(int mode)
 	}
 	panic("hostile mode %s: the Host let us live", hostilities[mode].name);
 }
-/* from book/guest-user.md:1127 */
+/* from book/guest-user.md:1151 */
 static int unknown_hostility;
 
 int choose_hostility(const char *line)
@@ -382,7 +403,7 @@ void misbehave_after_boot(void)
 	if (hostile > HOSTILE_TRAP)
 		misbehave(hostile);
 }
-/* from book/guest-user.md:1179 */
+/* from book/guest-user.md:1203 */
 static void hostile_command(const char *arguments)
 {
 	int mode = find_hostility(arguments, strlen(arguments));

@@ -17,6 +17,8 @@ import type { DmaBinding } from "./dma.ts";
 import { LGUEST_MAX_DMA } from "./constants.ts";
 // from book/switcher.md:288 <<guest.ts imports>>
 import { CHANGED_ALL, type SwitcherPages } from "./switcher.ts";
+// from book/switcher.md:569 <<guest.ts imports>>
+import type { PausedQuantum } from "./run.ts";
 // from book/host.md:469
 
 /** Numbers in the Host's messages are written as lguest wrote them, "0x1f". */
@@ -98,6 +100,9 @@ export class Guest {
   cr2 = 0;
   /** The tracer's view of traps the CPU delivers directly, made when first needed. */
   directTraceHook: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
+  // from book/switcher.md:564 <<the guest's Switcher state>>
+  /** A quantum the debugger paused in the middle: the next run finishes it first. */
+  pausedQuantum: PausedQuantum | undefined = undefined;
 // from book/host.md:499
 
   // from book/host.md:844 <<the guest's constructor>>

@@ -63,8 +63,10 @@ export type RunResult =
    * The instruction budget is spent, or the Guest is halted waiting for an
    * interrupt; `timerAt` is when its timer fires, if armed.
    */
-  | { kind: "timeslice"; halted: boolean; timerAt?: bigint };
-// from book/host.md:1066 <<the Launcher's requests and their results>>
+  | { kind: "timeslice"; halted: boolean; timerAt?: bigint }
+  /** A debugger stopped the CPU between two instructions; the next run carries on from there. */
+  | { kind: "paused" };
+// from book/host.md:1124 <<the Launcher's requests and their results>>
 
 export type GetDmaResult = { ok: true; dma: number } | { ok: false; error: "ENOENT" };
 export type IrqResult = { ok: true } | { ok: false; error: "EINVAL" | "ENOENT" };
@@ -124,7 +126,7 @@ export class Host {
   }
 // from book/host.md:738
 
-  // from book/host.md:911 <<running a Guest>>
+  // from book/host.md:913 <<running a Guest>>
   /** Runs the Guest until something needs the Launcher (spec 2.3). Never throws. */
   run(guest: Guest, maxInstructions: number): RunResult {
     if (guest.dead === undefined) {
@@ -140,7 +142,7 @@ export class Host {
   }
 // from book/host.md:740
 
-  // from book/host.md:1072 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
+  // from book/host.md:1130 <<LHREQ_GETDMA, LHREQ_IRQ and LHREQ_BREAK>>
   /** LHREQ_GETDMA: a buffer this Guest bound to `key`, with its irq written into used_len (spec 2.7). */
   getDma(guest: Guest, key: number): GetDmaResult {
     if (guest.dead !== undefined) return { ok: false, error: "ENOENT" };
@@ -164,7 +166,7 @@ export class Host {
   }
 // from book/host.md:742
 
-  // from book/host.md:1104 <<releasing a Guest>>
+  // from book/host.md:1162 <<releasing a Guest>>
   /** Closing /dev/lguest: frees the Guest's slot and its DMA bindings. */
   release(guest: Guest): void {
     if (this.guests[guest.id] !== guest) return;

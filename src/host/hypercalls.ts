@@ -40,6 +40,7 @@ export function doHypercalls(guest: Guest): void {
 /** LGUEST_INIT, the only hypercall allowed before lguest_data exists (spec 3.3). */
 function initialize(guest: Guest): void {
   const regs = guest.cpu.regs;
+  traceHypercall(guest, regs[EAX] >>> 0, { eax: regs[EAX] >>> 0, edx: regs[EDX] >>> 0, ebx: regs[EBX] >>> 0, ecx: regs[ECX] >>> 0 }, false);
   if (regs[EAX] !== LHCALL_LGUEST_INIT) {
     guest.kill(`hypercall ${regs[EAX]} before LGUEST_INIT`);
     return;
@@ -56,7 +57,6 @@ function initialize(guest: Guest): void {
   lguestData.setInitFields(guest, data, { reserveMem: RESERVE_MEM, tscKhz: guest.host.tscKhz, guestid: guest.id });
   writeTimestamp(guest);
   guestPagetableClearAll(guest);
-  traceHypercall(guest, LHCALL_LGUEST_INIT, { eax: LHCALL_LGUEST_INIT, edx: data, ebx: regs[EBX] >>> 0, ecx: regs[ECX] >>> 0 }, false);
 }
 // from book/host-hypercalls.md:175
 
@@ -78,6 +78,7 @@ function doAsyncHypercalls(guest: Guest): void {
 /** do_hcall: one hypercall, from the ring or from int $0x1f (spec 3.3). */
 export function doHcall(guest: Guest, regs: HypercallRegisters, async: boolean): void {
   const call = regs.eax;
+  traceHypercall(guest, call, regs, async);
   switch (call) {
     case LHCALL_FLUSH_ASYNC:
       break;
@@ -130,7 +131,6 @@ export function doHcall(guest: Guest, regs: HypercallRegisters, async: boolean):
     default:
       guest.kill(`Bad hypercall ${call | 0}`);
   }
-  traceHypercall(guest, call, regs, async);
 }
 // from book/host-hypercalls.md:280
 
@@ -141,14 +141,13 @@ function crash(guest: Guest, address: number): void {
   const end = message.indexOf(0);
   guest.kill(`CRASH: ${new TextDecoder().decode(message.subarray(0, end))}`);
 }
-// from book/host-hypercalls.md:297
+// from book/host-hypercalls.md:302
 
 function traceHypercall(guest: Guest, call: number, regs: HypercallRegisters, async: boolean): void {
   const trace = guest.host.trace;
   if (!trace) return;
   trace({
-    type: "hypercall", guest: guest.id, call, name: hypercallNames[call] ?? `#${call}`,
+    type: "hypercall", guest: guest.id, call, name: hypercallNames[call] ?? `#${call | 0}`,
     edx: regs.edx, ebx: regs.ebx, ecx: regs.ecx, async,
-    ...(call === LHCALL_BIND_DMA ? { result: regs.eax } : {}),
   });
 }

@@ -7,7 +7,7 @@ import { ACCESS_CODE, ACCESS_CONFORMING, ACCESS_PRESENT, dplOf } from "../cpu/de
 import { CR0_ET, CR0_MP, CR0_NE, CR0_PE, CR0_PG, CR0_TS, CR0_WP } from "../cpu/paging.ts";
 import { checkCodeSegment, loadCodeSegment, loadSegment, setSegmentCache } from "../cpu/segments.ts";
 import { flushTlb } from "../cpu/tlb.ts";
-import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT, STOP_SHUTDOWN } from "../cpu/stop.ts";
+import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT, STOP_SHUTDOWN } from "../cpu/stop.ts";
 import type { Guest } from "./guest.ts";
 import {
   FIRST_EXTERNAL_VECTOR, GUEST_CS, GUEST_DS, LGUEST_TRAP_ENTRY, PAGE_SIZE, SWITCHER_ADDR, SYSCALL_VECTOR,
@@ -147,18 +147,26 @@ export function setUpGuestRegisters(guest: Guest, start: number): void {
   flushTlb(cpu);
   copyInGuestInfo(guest);
 }
-// from book/switcher.md:507
+// from book/switcher.md:519
 
-/** run_guest_once: into the Guest and back, leaving the trap number on the Guest. */
-export function runGuestOnce(guest: Guest, budget: number): void {
+/** run_guest_once: into the Guest and back, leaving the trap number; false if the debugger stopped the CPU instead. */
+export function runGuestOnce(guest: Guest, budget: number): boolean {
   const cpu = guest.cpu;
   guest.trapnum = 256;
   guest.errcode = 0;
-  if (!copyInGuestInfo(guest)) return;
+  if (!copyInGuestInfo(guest)) return true;
   cpu.cr0 = guest.ts ? cpu.cr0 | CR0_TS : cpu.cr0 & ~CR0_TS;
+  return continueGuest(guest, budget);
+}
+
+/** Runs the CPU in the Guest and reads why it came back; false if it stopped for the debugger. */
+export function continueGuest(guest: Guest, budget: number): boolean {
+  const cpu = guest.cpu;
   cpu.onDeliver = guest.host.trace ? directTraceHook(guest) : undefined;
   const stop = cpu.run(budget);
   switch (stop) {
+    case STOP_DEBUG:
+      return false;
     case STOP_BUDGET:
       guest.trapnum = FIRST_EXTERNAL_VECTOR;
       break;
@@ -177,8 +185,9 @@ export function runGuestOnce(guest: Guest, budget: number): void {
     default:
       guest.kill(`the CPU cannot do this: ${cpu.stopMessage}`);
   }
+  return true;
 }
-// from book/switcher.md:547
+// from book/switcher.md:580
 
 /** copy_in_guest_info and the Switcher's segment loads; false if the Guest cannot be entered. */
 function copyInGuestInfo(guest: Guest): boolean {
@@ -192,7 +201,7 @@ function copyInGuestInfo(guest: Guest): boolean {
   guest.changed = 0;
   return reload ? reloadSegments(guest) : true;
 }
-// from book/switcher.md:586
+// from book/switcher.md:619
 
 /** The Switcher's pops and iret: reloads every segment register from the current GDT. */
 function reloadSegments(guest: Guest): boolean {
@@ -222,7 +231,7 @@ function reloadSegments(guest: Guest): boolean {
     return false;
   }
 }
-// from book/switcher.md:624
+// from book/switcher.md:657
 
 function directTraceHook(guest: Guest): (vector: number, errorCode: number, eip: number) => void {
   guest.directTraceHook ??= (vector, errorCode, eip) => {

@@ -4,7 +4,7 @@
 import { CPU } from "../cpu/cpu.ts";
 import { PhysicalMemory } from "../cpu/memory.ts";
 import { EAX, EBX, ESP } from "../cpu/registers.ts";
-import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT, STOP_SHUTDOWN, STOP_UNSUPPORTED } from "../cpu/stop.ts";
+import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT, STOP_SHUTDOWN, STOP_UNSUPPORTED } from "../cpu/stop.ts";
 import type { IoPorts } from "../cpu/io.ts";
 import { Serial16550 } from "../devices/serial.ts";
 import { hex, LaunchError } from "./launch-error.ts";
@@ -95,17 +95,28 @@ export function makeBareMachine(kernel: Uint8Array, name: string, memoryBytes: n
 export function runBareMachine(machine: BareMachine, maxInstructions = Infinity): void {
   const cpu = machine.cpu;
   while (machine.exitStatus === undefined && cpu.instructions < maxInstructions) {
-    const stop = cpu.run(Math.min(1_000_000, maxInstructions - cpu.instructions));
-    if (machine.exitStatus !== undefined) return;
-    if (stop === STOP_BUDGET) continue;
-    machine.exitStatus = stop === STOP_HALT ? 0 : 1;
-    machine.ending =
-      stop === STOP_HALT ? "the CPU halted, and nothing can interrupt it"
-      : stop === STOP_SHUTDOWN ? `shutdown: ${cpu.stopMessage}`
-      : stop === STOP_UNSUPPORTED ? `not implemented: ${cpu.stopMessage}`
-      : stop === STOP_EXCEPTION || stop === STOP_INTERRUPT ? `exception ${cpu.exceptionVector} not delivered`
-      : `stopped (${stop})`;
-    return;
+    if (runBareSlice(machine, Math.min(1_000_000, maxInstructions - cpu.instructions)) !== "ran") return;
   }
   if (machine.exitStatus === undefined) machine.ending = "ran out of instructions";
+}
+
+/**
+ * One slice of at most `budget` instructions: "ran" if the machine can go
+ * on, "ended" if it ended (exitStatus says how), "paused" if the CPU
+ * stopped for a debugger (the next slice carries on from there).
+ */
+export function runBareSlice(machine: BareMachine, budget: number): "ran" | "ended" | "paused" {
+  const cpu = machine.cpu;
+  const stop = cpu.run(budget);
+  if (machine.exitStatus !== undefined) return "ended";
+  if (stop === STOP_BUDGET) return "ran";
+  if (stop === STOP_DEBUG) return "paused";
+  machine.exitStatus = stop === STOP_HALT ? 0 : 1;
+  machine.ending =
+    stop === STOP_HALT ? "the CPU halted, and nothing can interrupt it"
+    : stop === STOP_SHUTDOWN ? `shutdown: ${cpu.stopMessage}`
+    : stop === STOP_UNSUPPORTED ? `not implemented: ${cpu.stopMessage}`
+    : stop === STOP_EXCEPTION || stop === STOP_INTERRUPT ? `exception ${cpu.exceptionVector} not delivered`
+    : `stopped (${stop})`;
+  return "ended";
 }

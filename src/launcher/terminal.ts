@@ -129,7 +129,7 @@ export function consoleDevice(): LauncherDevice {
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+export function writeAll(fd: number, bytes: Uint8Array): void {
   for (let done = 0; done < bytes.length;) {
     try {
       done += writeSync(fd, bytes, done, bytes.length - done);

@@ -20,27 +20,35 @@ const categoryOf: Record<HostEvent["type"], TraceCategory | "always"> = {
   death: "always",
 };
 
-/** A trace function for the Host that prints the chosen categories. */
-export function traceWriter(categories: Set<TraceCategory>, write: (line: string) => void): (event: HostEvent) => void {
+/**
+ * A trace function for the Host that prints the chosen categories; with
+ * `count`, each line carries the Guest's instruction count when it happened.
+ */
+export function traceWriter(
+  categories: Set<TraceCategory>, write: (line: string) => void, count?: (guest: number) => number,
+): (event: HostEvent) => void {
   return (event) => {
     const category = categoryOf[event.type];
     if (category !== "always" && !categories.has(category)) return;
-    write(formatEvent(event));
+    write(formatEvent(event, count?.(event.guest)));
   };
 }
-// from book/trace.md:51
-const trapNames: Record<number, string> = {
+// from book/trace.md:70
+export const trapNames: Record<number, string> = {
   0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 10: "#TS", 11: "#NP",
   12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 0x80: "syscall",
 };
 
-export function formatEvent(event: HostEvent): string {
-  const who = `guest ${event.guest}:`;
+/** "guest 0:", or "guest 0 @1234:" with the instruction count. */
+export function tracePrefix(guest: number, instructions?: number): string {
+  return instructions === undefined ? `guest ${guest}:` : `guest ${guest} @${instructions}:`;
+}
+
+export function formatEvent(event: HostEvent, instructions?: number): string {
+  const who = tracePrefix(event.guest, instructions);
   switch (event.type) {
-    case "hypercall": {
-      const result = event.result === undefined ? "" : ` = ${event.result}`;
-      return `${who} hcall ${event.name}(${hex(event.edx)}, ${hex(event.ebx)}, ${hex(event.ecx)})${event.async ? " async" : ""}${result}`;
-    }
+    case "hypercall":
+      return `${who} hcall ${event.name}(${hex(event.edx)}, ${hex(event.ebx)}, ${hex(event.ecx)})${event.async ? " async" : ""}`;
     case "trap": {
       const code = event.errorCode >= 0 ? ` error ${hex(event.errorCode)}` : "";
       return `${who} trap ${event.vector} ${trapNames[event.vector] ?? ""}${code} at ${hex(event.eip)}, ${event.delivery}`.replace("  ", " ");
@@ -71,14 +79,14 @@ export function formatEvent(event: HostEvent): string {
       return `${who} died: ${event.reason}`;
   }
 }
-// from book/trace.md:109
+// from book/trace.md:131
 import type { CPU } from "../cpu/cpu.ts";
 import { disassemble } from "../cpu/disassemble.ts";
 import { peekLinear } from "../cpu/paging.ts";
 import { CS, reg32Names } from "../cpu/registers.ts";
 
 /** An instruction hook for the CPU that prints each instruction and what the previous one changed. */
-export function instructionTracer(guest: number, write: (line: string) => void): (cpu: CPU) => void {
+export function instructionTracer(guest: number, write: (line: string) => void, count = false): (cpu: CPU) => void {
   const before = new Int32Array(9);
   let first = true;
   const bytes = new Uint8Array(15);
@@ -87,7 +95,7 @@ export function instructionTracer(guest: number, write: (line: string) => void):
     if (!first) {
       const changes = now.flatMap((value, n) =>
         value !== before[n] ? [`${n < 8 ? reg32Names[n] : "eflags"}=${hex(value)}`] : []);
-      if (changes.length > 0) write(`guest ${guest}:     ${changes.join(" ")}`);
+      if (changes.length > 0) write(`${tracePrefix(guest, count ? cpu.instructions : undefined)}     ${changes.join(" ")}`);
     }
     first = false;
     before.set(now);
@@ -99,6 +107,6 @@ export function instructionTracer(guest: number, write: (line: string) => void):
       bytes[length++] = byte;
     }
     const text = length === 0 ? "(not mapped: the fetch faults)" : disassemble(bytes.subarray(0, length), 0, cpu.eip, "att").text;
-    write(`guest ${guest}: ${(cpu.eip >>> 0).toString(16).padStart(8, "0")}  ${text}`);
+    write(`${tracePrefix(guest, count ? cpu.instructions : undefined)} ${(cpu.eip >>> 0).toString(16).padStart(8, "0")}  ${text}`);
   };
 }
