@@ -24,6 +24,8 @@ export { translationSettings, type TranslationMode } from "./translation-setting
 const MAX_BUILDS = 8;
 /** Regions of single entries per page at most. */
 const MAX_REGIONS_PER_PAGE = 64;
+/** An offset's heat when it is never to be translated. */
+const NEVER = 0xffff;
 /** Writes that throw a page's translation away before the page is left to the interpreter for good. */
 export const REWRITE_LIMIT = 16;
 /** Instructions per region. */
@@ -33,7 +35,7 @@ const MAX_BLOCK = 64;
 /** Translations kept before all are thrown away: regions, and bytes of WebAssembly. */
 const MAX_REGIONS = 4096;
 const MAX_CODE_BYTES = 32 << 20;
-// from book/cpu-translator.md:359
+// from book/cpu-translator.md:361
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7, K_EFLAGS = 8;
 
 function kindOf(operation: number, size: number): number {
@@ -41,7 +43,7 @@ function kindOf(operation: number, size: number): number {
 }
 
 const EFLAGS_KIND = kindOf(K_EFLAGS, 4);
-// from book/cpu-translator.md:374
+// from book/cpu-translator.md:376
 /** Writes a region's flags (kind and operands) into the CPU's lazy record. */
 function flushFlags(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): void {
   const bits = 4 << (kind & 3);
@@ -92,7 +94,7 @@ function recordFlags(cpu: CPU, w: Int32Array, at: number): void {
     w[at + 4] = cpu.eflags() & ARITHMETIC_FLAGS;
   }
 }
-// from book/cpu-translator.md:441
+// from book/cpu-translator.md:443
 /** A region: block number, eip, count so far, budget, eax..edi, then the flags' kind and operands. */
 const REGION: Signature = { params: new Array(17).fill(I32), results: [] };
 /** dispatch and exit: the same without the block number. */
@@ -116,7 +118,7 @@ const GOLDEN = 0x9e3779b1 | 0;
 function cacheSlot(pa: number): number {
   return Math.imul(pa, GOLDEN) >>> (32 - MACHINE_CACHE_BITS);
 }
-// from book/cpu-translator.md:474
+// from book/cpu-translator.md:476
 interface Runtime {
   enter: (eip: number, room: number, target: number) => void;
   dispatch: WebAssembly.ExportValue;
@@ -136,7 +138,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
   const enter = m.function({ params: [I32, I32, I32], results: [] });
   const eflags = m.function({ params: [I32, I32, I32, I32, I32], results: [I32] });
   const condition = m.function(FLAG_FUNCTION);
-  // from book/cpu-translator.md:507
+  // from book/cpu-translator.md:509
   // exit: everything back into memory, for the JavaScript side to read.
   {
     const c = exit.code;
@@ -175,7 +177,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     for (let n = 0; n < 5; n++) c.i32(0).load(machine + MACHINE_FLAGS + 4 * n);
     c.get(2).i32(12).shrU().returnCallIndirect(regionType);
   }
-  // from book/cpu-translator.md:554
+  // from book/cpu-translator.md:556
   // eflags: the arithmetic flags of any kind, as the interpreter's record would give them.
   {
     const c = eflags.code;
@@ -229,7 +231,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     c.end();
     c.get(value).get(0).xor().i32(1).and();
   }
-  // from book/cpu-translator.md:610
+  // from book/cpu-translator.md:612
   m.exportFunction("enter", enter.index);
   m.exportFunction("dispatch", dispatch.index);
   m.exportFunction("exit", exit.index);
@@ -247,7 +249,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     table: exports.table as WebAssembly.Table,
   };
 }
-// from book/cpu-translator.md:641
+// from book/cpu-translator.md:643
 interface PageCode {
   insns: Map<number, Insn>;
   leaders: number[];
@@ -284,7 +286,7 @@ function discoverRan(ran: (Insn | undefined)[], entries: number[]): PageCode {
   for (const offset of insns.keys()) if (!fallenInto.has(offset)) leaders.add(offset);
   return { insns, leaders: [...leaders].filter((leader) => insns.has(leader)).sort((a, b) => a - b) };
 }
-// from book/cpu-translator.md:685
+// from book/cpu-translator.md:687
 function discover(mem8: Uint8Array, pageBase: number, entries: number[], ran: (Insn | undefined)[] | undefined): PageCode {
   const insns = new Map<number, Insn>();
   const leaders = new Set<number>(entries);
@@ -333,7 +335,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:740
+// from book/cpu-translator.md:742
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -348,7 +350,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:767
+// from book/cpu-translator.md:769
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
@@ -406,7 +408,7 @@ function translatable(insn: Insn): boolean {
       return false;
   }
 }
-// from book/cpu-translator.md:834
+// from book/cpu-translator.md:836
 /** Imports of a region module, by function index. */
 const F_DISPATCH = 0, F_EXIT = 1, F_FALLBACK = 2, F_CONDITION = 3, F_EFLAGS = 4;
 
@@ -459,8 +461,8 @@ class Generator {
     this.wide = code.local(I64);
   }
 
+  // from book/cpu-translator.md:898
   /** Pushes register n at a size (bytes and words zero-extended). */
-  // from book/cpu-translator.md:897
   reg(n: number, size: number): void {
     const c = this.c;
     if (size === 4) c.get(P_REGS + n);
@@ -506,7 +508,7 @@ class Generator {
     if (terms === 0) c.i32(insn.disp | 0);
     else if (insn.disp !== 0) c.i32(insn.disp | 0).add();
   }
-  // from book/cpu-translator.md:955
+  // from book/cpu-translator.md:957
   /** Leaves the region before the instruction being written (to be used inside an `if`). */
   exit(): void {
     const c = this.c;
@@ -541,7 +543,7 @@ class Generator {
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
-  // from book/cpu-translator.md:1000
+  // from book/cpu-translator.md:1002
   /** Looks `size` bytes at the address in local `linear` up in `table`, leaves if that fails, sets local `physical`. */
   lookup(table: number, size: number): void {
     const c = this.c;
@@ -603,7 +605,7 @@ class Generator {
     if (insn.rm >= 0) this.setReg(insn.rm, size, value);
     else this.storeP(size, value);
   }
-  // from book/cpu-translator.md:1072
+  // from book/cpu-translator.md:1074
   setFlags(kind: number, a: () => void, b: () => void, r: () => void, extra?: () => void): void {
     const c = this.c;
     c.i32(kind).set(FK);
@@ -665,8 +667,8 @@ class Generator {
     else if (size === 2) this.c.extend16();
   }
 
+  // from book/cpu-translator.md:1145
   /** Condition `code` for a kind known here, pushed; false if there is no short way. */
-  // from book/cpu-translator.md:1144
   knownCondition(kind: number, code: number): boolean {
     const c = this.c;
     const operation = kind >> 2;
@@ -739,7 +741,7 @@ class Generator {
     finish();
     return true;
   }
-  // from book/cpu-translator.md:1228
+  // from book/cpu-translator.md:1230
   /**
    * The instruction is run by its handler, called through the import
    * `fallback` with the registers and flags in memory; it answers 0 to go on
@@ -766,8 +768,8 @@ class Generator {
     this.goto(this.next);
   }
 
+  // from book/cpu-translator.md:1266
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
-  // from book/cpu-translator.md:1265
   instruction(insn: Insn): boolean {
     const c = this.c;
     const opcode = insn.opcode;
@@ -830,7 +832,7 @@ class Generator {
         else this.setFlags(kindOf(kind, size), get(x), get(y), get(z));
         break;
       }
-      // from book/cpu-translator.md:1333
+      // from book/cpu-translator.md:1335
       case "inc": case "dec": {
         const n = operands[0][0] === "Z" ? insn.reg : insn.rm;
         if (n >= 0) {
@@ -870,7 +872,7 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), () => c.i32(0), get(x), get(z));
         break;
       }
-      // from book/cpu-translator.md:1381
+      // from book/cpu-translator.md:1383
       case "shl": case "shr": case "sar": case "rol": case "ror": {
         const byCl = opcode === 0xd2 || opcode === 0xd3;
         const fixed = opcode === 0xd0 || opcode === 0xd1 ? 1 : insn.imm & 31;
@@ -951,7 +953,7 @@ class Generator {
         }
         break;
       }
-      // from book/cpu-translator.md:1468
+      // from book/cpu-translator.md:1470
       case "shld": case "shrd": {
         const byCl = opcode === 0x1a5 || opcode === 0x1ad;
         const left = mnemonic === "shld";
@@ -1018,7 +1020,7 @@ class Generator {
         this.kind = EFLAGS_KIND;
         break;
       }
-      // from book/cpu-translator.md:1543
+      // from book/cpu-translator.md:1545
       case "bsf": case "bsr": {
         this.readE(insn, 4, y);
         c.get(y).eqz().if();
@@ -1102,7 +1104,7 @@ class Generator {
         c.get(z).set(P_REGS + 0);
         break;
       }
-      // from book/cpu-translator.md:1632
+      // from book/cpu-translator.md:1634
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -1165,7 +1167,7 @@ class Generator {
       case "cwd": case "cdq":
         c.get(P_REGS + 0).i32(31).shrS().set(P_REGS + 2);
         break;
-      // from book/cpu-translator.md:1702
+      // from book/cpu-translator.md:1704
       case "j": {
         c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
         this.condition(insn.op);
@@ -1223,7 +1225,7 @@ class Generator {
         c.get(P_REGS + 4).i32(4).add().set(P_REGS + 4);
         c.get(y).set(P_REGS + insn.reg);
         break;
-      // from book/cpu-translator.md:1764
+      // from book/cpu-translator.md:1766
       default:
         if (opcode >= 0x190 && opcode <= 0x19f) { // setcc
           if (insn.rm < 0) this.prepareWrite(insn, 1);
@@ -1241,7 +1243,7 @@ class Generator {
     return false;
   }
 }
-// from book/cpu-translator.md:1795
+// from book/cpu-translator.md:1797
 /** The module of one region: its code and what its imports need. */
 function generate(code: PageCode, machine: number, forced: boolean): { bytes: Uint8Array<ArrayBuffer>; fallbacks: Insn[]; blockIndex: Map<number, number> } {
   const m = new ModuleBuilder();
@@ -1328,7 +1330,7 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   m.exportFunction("run", region.index);
   return { bytes: m.encode(), fallbacks: g.fallbacks, blockIndex: g.blockIndex };
 }
-// from book/cpu-translator.md:1892
+// from book/cpu-translator.md:1894
 interface Region {
   /** Its slot in the runtime's table. */
   slot: number;
@@ -1353,7 +1355,7 @@ interface PageRegions {
   /** Physical addresses this page put into the entry cache. */
   cached: Set<number>;
 }
-// from book/cpu-translator.md:1922
+// from book/cpu-translator.md:1924
 export class Translator {
   readonly cpu: CPU;
   readonly forced: boolean;
@@ -1401,8 +1403,8 @@ export class Translator {
     this.runtime = buildRuntime(this.wasm, offset);
   }
 
+  // from book/cpu-translator.md:1985
   /** CPU.run, with translated regions. */
-  // from book/cpu-translator.md:1984
   run(budget: number): number {
     const cpu = this.cpu;
     cpu.stopReason = STOP_BUDGET;
@@ -1456,7 +1458,7 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:2049
+  // from book/cpu-translator.md:2051
   /** Runs translated code from eip if it may; false if it ran nothing. */
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
@@ -1469,14 +1471,15 @@ export class Translator {
     if (cpu.mustInterpret(eip >>> 12, page)) return false;
     const offset = eip & 0xfff;
     const region = this.pages[page]?.byOffset[offset] ?? this.consider(page, offset);
-    if (region === undefined) return false;
+    const block = region?.blockIndex.get(offset);
+    if (block === undefined) return false;
     const words = this.words;
     const user = cpu.cpl === 3;
     const tlbBase = this.machine + MACHINE_TLB;
     words[W_TLB_READ >> 2] = tlbBase + (user ? 2 : 0) * TLB_TABLE_BYTES;
     words[W_TLB_WRITE >> 2] = tlbBase + (user ? 3 : 1) * TLB_TABLE_BYTES;
     words[W_CHAIN >> 2] = cpu.debugTraps === undefined || cpu.debugTraps.code.length === 0 ? 1 : 0;
-    return this.enter(limit, region.slot * 4096 + region.blockIndex.get(offset)!);
+    return this.enter(limit, region!.slot * 4096 + block);
   }
 
   /** Calls the runtime's enter for `target` (slot * 4096 + block); true if instructions ran. */
@@ -1498,7 +1501,7 @@ export class Translator {
     cpu.instructions = before + count;
     return true;
   }
-  // from book/cpu-translator.md:2100
+  // from book/cpu-translator.md:2103
   /** The import `fallback`: runs instruction `insn` at linear `eip` in the interpreter. */
   private fallback(insn: Insn, eip: number, count: number): number {
     const cpu = this.cpu;
@@ -1523,8 +1526,8 @@ export class Translator {
     return 0;
   }
 
+  // from book/cpu-translator.md:2141
   /** Counts an entry at an offset no region has; translates when it is hot. */
-  // from book/cpu-translator.md:2137
   private consider(page: number, offset: number): Region | undefined {
     if (this.rewrites[page] >= REWRITE_LIMIT) return undefined;
     let regions = this.pages[page];
@@ -1532,7 +1535,7 @@ export class Translator {
       regions = { main: undefined, builds: 0, extras: [], byOffset: new Array(4096), heat: new Uint16Array(4096), cached: new Set() };
       this.pages[page] = regions;
     }
-    if (regions.extras.length >= MAX_REGIONS_PER_PAGE) return undefined;
+    if (regions.extras.length >= MAX_REGIONS_PER_PAGE || regions.heat[offset] === NEVER) return undefined;
     if (!this.forced) {
       const heat = regions.heat[offset] + 1;
       regions.heat[offset] = heat;
@@ -1547,7 +1550,7 @@ export class Translator {
    * run and an entry at `offset`; or, when the page's region has been made
    * MAX_BUILDS times, a region of its own for the entry.
    */
-  private translate(page: number, offset: number): Region {
+  private translate(page: number, offset: number): Region | undefined {
     const cpu = this.cpu;
     const started = performance.now();
     if (this.regionCount >= this.maxRegions || this.codeBytes > this.maxCodeBytes) this.forgetAll();
@@ -1562,6 +1565,10 @@ export class Translator {
     if (whole && regions.main !== undefined) entries.push(...regions.main.blockIndex.keys());
     const ran = this.forced ? undefined : cpu.codeCache[page];
     const code = whole && ran !== undefined ? discoverRan(ran, entries) : discover(cpu.mem8, page << 12, entries, ran);
+    if (!code.insns.has(offset)) {
+      regions.heat[offset] = NEVER; // nothing to run here: an instruction that crosses into the next page, say
+      return undefined;
+    }
     const region = this.compile(code);
     if (whole) {
       const old = regions.main;
@@ -1603,8 +1610,8 @@ export class Translator {
     return { slot, blockIndex, bytes: bytes.length };
   }
 
+  // from book/cpu-translator.md:2234
   /** Makes `region` the one entered at `offset` of `page`, in the table and the entry cache. */
-  // from book/cpu-translator.md:2226
   private enterAt(page: number, regions: PageRegions, offset: number, region: Region): void {
     regions.byOffset[offset] = region;
     this.remember(page, offset, region);
@@ -1640,8 +1647,8 @@ export class Translator {
     this.pages[page]!.cached.add(pa);
   }
 
+  // from book/cpu-translator.md:2280
   /** How many regions physical page `page` has. */
-  // from book/cpu-translator.md:2272
   regionsOf(page: number): number {
     const regions = this.pages[page];
     return regions === undefined ? 0 : (regions.main !== undefined ? 1 : 0) + regions.extras.length;
@@ -1675,7 +1682,7 @@ export class Translator {
     this.flushes++;
   }
 }
-// from book/cpu-translator.md:2308
+// from book/cpu-translator.md:2317
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
