@@ -193,21 +193,23 @@ test("a budget of k instructions runs exactly k, translated or not", () => {
 const readAndCall = [0xb9, 0x2c, 0x01, 0x00, 0x00, 0x31, 0xdb, 0x8b, 0x07, 0x50, 0x58, 0xf7, 0xc1, 0x01, 0x00, 0x00, 0x00,
   0x74, 0x05, 0xe8, 0xe8, 0x1f, 0x00, 0x00, 0x49, 0x75, 0xec, 0xf4];
 
-test("a debugger breakpoint on a page that translated code chains into stops there, as in the interpreter", () => {
-  const states = modes.map((mode) => {
-    const cpu = machine(mode, readAndCall);
-    cpu.memory.ram.set(addFunction, FUNCTION);
-    cpu.regs[EDI] = FUNCTION;
-    // Long enough for the loop and the function to be translated and chained (forced, and once hot).
-    assert.equal(cpu.run(1000), STOP_BUDGET);
-    cpu.eip = CODE + 7; // the loop, on an iteration that skips the call
-    cpu.regs[ECX] = 100;
-    setDebuggerTraps(cpu, [{ address: FUNCTION, physical: false, owner: DEBUGGER }], []);
-    assert.equal(cpu.run(1_000_000), STOP_DEBUG);
-    assert.equal(cpu.eip, FUNCTION, "stopped before the breakpoint's instruction");
-    if (mode !== "off") assert.ok(cpu.translator!.translatedInstructions > 0, "translated code ran");
-    return { state: saveState(cpu), instructions: cpu.instructions };
+for (const physical of [false, true]) {
+  test(`a debugger breakpoint (${physical ? "physical" : "linear"} address) on a page that translated code chains into stops there, as in the interpreter`, () => {
+    const states = modes.map((mode) => {
+      const cpu = machine(mode, readAndCall);
+      cpu.memory.ram.set(addFunction, FUNCTION);
+      cpu.regs[EDI] = FUNCTION;
+      // Long enough for the loop and the function to be translated and chained (forced, and once hot).
+      assert.equal(cpu.run(1000), STOP_BUDGET);
+      cpu.eip = CODE + 7; // the loop, on an iteration that skips the call
+      cpu.regs[ECX] = 100;
+      setDebuggerTraps(cpu, [{ address: FUNCTION, physical, owner: DEBUGGER }], []);
+      assert.equal(cpu.run(1_000_000), STOP_DEBUG);
+      assert.equal(cpu.eip, FUNCTION, "stopped before the breakpoint's instruction");
+      if (mode !== "off") assert.ok(cpu.translator!.translatedInstructions > 0, "translated code ran");
+      return { state: saveState(cpu), instructions: cpu.instructions };
+    });
+    assert.deepEqual(states[1], states[0]);
+    assert.deepEqual(states[2], states[0]);
   });
-  assert.deepEqual(states[1], states[0]);
-  assert.deepEqual(states[2], states[0]);
-});
+}

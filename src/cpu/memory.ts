@@ -15,6 +15,9 @@ export const MACHINE_FLAGS = 32;
 export const MACHINE_WORDS = 64;
 export const MACHINE_CACHE = 4096;
 export const MACHINE_CACHE_BITS = 14;
+/** Bitmaps of the linear and the physical pages with code breakpoints, a bit per page. */
+export const MACHINE_BREAKPOINTS_LINEAR = 0x40000;
+export const MACHINE_BREAKPOINTS_PHYSICAL = 0x60000;
 export const MACHINE_TLB = 1 << 20;
 export const TLB_TABLE_BYTES = 4 << 20;
 export const MACHINE_BYTES = MACHINE_TLB + 4 * TLB_TABLE_BYTES;
@@ -25,7 +28,7 @@ export interface MachineArea {
   offset: number;
   wasm: WebAssembly.Memory | undefined;
 }
-// from book/cpu-translator.md:234 <<the machine area>>
+// from book/cpu-translator.md:237 <<the machine area>>
 
 /** The WebAssembly memories that allocateRam made, by their buffers. */
 const wasmMemories = new WeakMap<ArrayBuffer, WebAssembly.Memory>();
@@ -73,7 +76,7 @@ export class PhysicalMemory {
     this.wasm = wasm !== undefined && this.ram.buffer.byteLength >= this.ramSize + MACHINE_BYTES ? wasm : undefined;
   }
 
-  // from book/cpu-translator.md:263 <<the machine area of a PhysicalMemory>>
+  // from book/cpu-translator.md:266 <<the machine area of a PhysicalMemory>>
   /**
    * A CPU's machine area: the one after RAM, in the WebAssembly memory, for
    * the first CPU; a buffer of its own for any other (which cannot translate).
