@@ -24,8 +24,12 @@ export { translationSettings, type TranslationMode } from "./translation-setting
 const MAX_BUILDS = 8;
 /** Regions of single entries per page at most. */
 const MAX_REGIONS_PER_PAGE = 64;
-/** An offset's heat when it is never to be translated. */
+/** An offset's heat when it is never to be entered from the loop. */
 const NEVER = 0xffff;
+/** Entries from the loop at one offset between looks at how far they ran. */
+const SAMPLE_ENTRIES = 256;
+/** Instructions an entry must run, on average, to pay for entering (and leaving) a region. */
+const SHORT_RUN = 16;
 /** Writes that throw a page's translation away before the page is left to the interpreter for good. */
 export const REWRITE_LIMIT = 16;
 /** Instructions per region. */
@@ -35,7 +39,7 @@ const MAX_BLOCK = 64;
 /** Translations kept before all are thrown away: regions, and bytes of WebAssembly. */
 const MAX_REGIONS = 4096;
 const MAX_CODE_BYTES = 32 << 20;
-// from book/cpu-translator.md:364
+// from book/cpu-translator.md:368
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7, K_EFLAGS = 8;
 
 function kindOf(operation: number, size: number): number {
@@ -43,7 +47,7 @@ function kindOf(operation: number, size: number): number {
 }
 
 const EFLAGS_KIND = kindOf(K_EFLAGS, 4);
-// from book/cpu-translator.md:379
+// from book/cpu-translator.md:383
 /** Writes a region's flags (kind and operands) into the CPU's lazy record. */
 function flushFlags(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): void {
   const bits = 4 << (kind & 3);
@@ -94,7 +98,7 @@ function recordFlags(cpu: CPU, w: Int32Array, at: number): void {
     w[at + 4] = cpu.eflags() & ARITHMETIC_FLAGS;
   }
 }
-// from book/cpu-translator.md:446
+// from book/cpu-translator.md:450
 /** A region: block number, eip, count so far, budget, eax..edi, then the flags' kind and operands. */
 const REGION: Signature = { params: new Array(17).fill(I32), results: [] };
 /** dispatch and exit: the same without the block number. */
@@ -118,7 +122,7 @@ const GOLDEN = 0x9e3779b1 | 0;
 function cacheSlot(pa: number): number {
   return Math.imul(pa, GOLDEN) >>> (32 - MACHINE_CACHE_BITS);
 }
-// from book/cpu-translator.md:479
+// from book/cpu-translator.md:483
 interface Runtime {
   enter: (eip: number, room: number, target: number) => void;
   dispatch: WebAssembly.ExportValue;
@@ -138,7 +142,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
   const enter = m.function({ params: [I32, I32, I32], results: [] });
   const eflags = m.function({ params: [I32, I32, I32, I32, I32], results: [I32] });
   const condition = m.function(FLAG_FUNCTION);
-  // from book/cpu-translator.md:513
+  // from book/cpu-translator.md:517
   // exit: everything back into memory, for the JavaScript side to read.
   {
     const c = exit.code;
@@ -185,7 +189,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     for (let n = 0; n < 5; n++) c.i32(0).load(machine + MACHINE_FLAGS + 4 * n);
     c.get(2).i32(12).shrU().returnCallIndirect(regionType);
   }
-  // from book/cpu-translator.md:568
+  // from book/cpu-translator.md:572
   // eflags: the arithmetic flags of any kind, as the interpreter's record would give them.
   {
     const c = eflags.code;
@@ -239,7 +243,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     c.end();
     c.get(value).get(0).xor().i32(1).and();
   }
-  // from book/cpu-translator.md:624
+  // from book/cpu-translator.md:628
   m.exportFunction("enter", enter.index);
   m.exportFunction("dispatch", dispatch.index);
   m.exportFunction("exit", exit.index);
@@ -257,7 +261,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     table: exports.table as WebAssembly.Table,
   };
 }
-// from book/cpu-translator.md:655
+// from book/cpu-translator.md:659
 interface PageCode {
   insns: Map<number, Insn>;
   leaders: number[];
@@ -294,7 +298,7 @@ function discoverRan(ran: (Insn | undefined)[], entries: number[]): PageCode {
   for (const offset of insns.keys()) if (!fallenInto.has(offset)) leaders.add(offset);
   return { insns, leaders: [...leaders].filter((leader) => insns.has(leader)).sort((a, b) => a - b) };
 }
-// from book/cpu-translator.md:699
+// from book/cpu-translator.md:703
 function discover(mem8: Uint8Array, pageBase: number, entries: number[], ran: (Insn | undefined)[] | undefined): PageCode {
   const insns = new Map<number, Insn>();
   const leaders = new Set<number>(entries);
@@ -343,7 +347,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:754
+// from book/cpu-translator.md:758
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -358,7 +362,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:781
+// from book/cpu-translator.md:785
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
@@ -416,7 +420,7 @@ function translatable(insn: Insn): boolean {
       return false;
   }
 }
-// from book/cpu-translator.md:848
+// from book/cpu-translator.md:852
 /** Imports of a region module, by function index. */
 const F_DISPATCH = 0, F_EXIT = 1, F_FALLBACK = 2, F_CONDITION = 3, F_EFLAGS = 4;
 
@@ -469,7 +473,7 @@ class Generator {
     this.wide = code.local(I64);
   }
 
-  // from book/cpu-translator.md:910
+  // from book/cpu-translator.md:914
   /** Pushes register n at a size (bytes and words zero-extended). */
   reg(n: number, size: number): void {
     const c = this.c;
@@ -516,7 +520,7 @@ class Generator {
     if (terms === 0) c.i32(insn.disp | 0);
     else if (insn.disp !== 0) c.i32(insn.disp | 0).add();
   }
-  // from book/cpu-translator.md:969
+  // from book/cpu-translator.md:973
   /** Leaves the region before the instruction being written (to be used inside an `if`). */
   exit(): void {
     const c = this.c;
@@ -551,7 +555,7 @@ class Generator {
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
-  // from book/cpu-translator.md:1014
+  // from book/cpu-translator.md:1018
   /** Looks `size` bytes at the address in local `linear` up in `table`, leaves if that fails, sets local `physical`. */
   lookup(table: number, size: number): void {
     const c = this.c;
@@ -613,7 +617,7 @@ class Generator {
     if (insn.rm >= 0) this.setReg(insn.rm, size, value);
     else this.storeP(size, value);
   }
-  // from book/cpu-translator.md:1086
+  // from book/cpu-translator.md:1090
   setFlags(kind: number, a: () => void, b: () => void, r: () => void, extra?: () => void): void {
     const c = this.c;
     c.i32(kind).set(FK);
@@ -675,7 +679,7 @@ class Generator {
     else if (size === 2) this.c.extend16();
   }
 
-  // from book/cpu-translator.md:1157
+  // from book/cpu-translator.md:1161
   /** Condition `code` for a kind known here, pushed; false if there is no short way. */
   knownCondition(kind: number, code: number): boolean {
     const c = this.c;
@@ -749,7 +753,7 @@ class Generator {
     finish();
     return true;
   }
-  // from book/cpu-translator.md:1242
+  // from book/cpu-translator.md:1250
   /**
    * The instruction is run by its handler, called through the import
    * `fallback` with the registers and flags in memory; it answers 0 to go on
@@ -776,7 +780,7 @@ class Generator {
     this.goto(this.next);
   }
 
-  // from book/cpu-translator.md:1278
+  // from book/cpu-translator.md:1286
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const c = this.c;
@@ -840,7 +844,7 @@ class Generator {
         else this.setFlags(kindOf(kind, size), get(x), get(y), get(z));
         break;
       }
-      // from book/cpu-translator.md:1347
+      // from book/cpu-translator.md:1355
       case "inc": case "dec": {
         const n = operands[0][0] === "Z" ? insn.reg : insn.rm;
         if (n >= 0) {
@@ -880,7 +884,7 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), () => c.i32(0), get(x), get(z));
         break;
       }
-      // from book/cpu-translator.md:1395
+      // from book/cpu-translator.md:1403
       case "shl": case "shr": case "sar": case "rol": case "ror": {
         const byCl = opcode === 0xd2 || opcode === 0xd3;
         const fixed = opcode === 0xd0 || opcode === 0xd1 ? 1 : insn.imm & 31;
@@ -961,7 +965,7 @@ class Generator {
         }
         break;
       }
-      // from book/cpu-translator.md:1482
+      // from book/cpu-translator.md:1490
       case "shld": case "shrd": {
         const byCl = opcode === 0x1a5 || opcode === 0x1ad;
         const left = mnemonic === "shld";
@@ -1028,7 +1032,7 @@ class Generator {
         this.kind = EFLAGS_KIND;
         break;
       }
-      // from book/cpu-translator.md:1557
+      // from book/cpu-translator.md:1565
       case "bsf": case "bsr": {
         this.readE(insn, 4, y);
         c.get(y).eqz().if();
@@ -1112,7 +1116,7 @@ class Generator {
         c.get(z).set(P_REGS + 0);
         break;
       }
-      // from book/cpu-translator.md:1646
+      // from book/cpu-translator.md:1654
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -1175,7 +1179,7 @@ class Generator {
       case "cwd": case "cdq":
         c.get(P_REGS + 0).i32(31).shrS().set(P_REGS + 2);
         break;
-      // from book/cpu-translator.md:1716
+      // from book/cpu-translator.md:1724
       case "j": {
         c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
         this.condition(insn.op);
@@ -1233,7 +1237,7 @@ class Generator {
         c.get(P_REGS + 4).i32(4).add().set(P_REGS + 4);
         c.get(y).set(P_REGS + insn.reg);
         break;
-      // from book/cpu-translator.md:1778
+      // from book/cpu-translator.md:1786
       default:
         if (opcode >= 0x190 && opcode <= 0x19f) { // setcc
           if (insn.rm < 0) this.prepareWrite(insn, 1);
@@ -1251,7 +1255,7 @@ class Generator {
     return false;
   }
 }
-// from book/cpu-translator.md:1809
+// from book/cpu-translator.md:1817
 /** The module of one region: its code and what its imports need. */
 function generate(code: PageCode, machine: number, forced: boolean): { bytes: Uint8Array<ArrayBuffer>; fallbacks: Insn[]; blockIndex: Map<number, number> } {
   const m = new ModuleBuilder();
@@ -1313,7 +1317,9 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
       g.index = index;
       g.next = at + insn.length;
       if (!translatable(insn)) {
-        g.fallback(insn);
+        const after = code.insns.get(g.next);
+        if (after !== undefined && !translatable(after)) g.exit(); // a run of them: the interpreter's
+        else g.fallback(insn);
         ended = true;
         return;
       }
@@ -1338,7 +1344,7 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   m.exportFunction("run", region.index);
   return { bytes: m.encode(), fallbacks: g.fallbacks, blockIndex: g.blockIndex };
 }
-// from book/cpu-translator.md:1906
+// from book/cpu-translator.md:1916
 interface Region {
   /** Its slot in the runtime's table. */
   slot: number;
@@ -1358,12 +1364,14 @@ interface PageRegions {
   extras: Region[];
   /** The region to enter at each offset. */
   byOffset: (Region | undefined)[];
-  /** Entries at offsets no region has: how often each was seen. */
+  /** Entries at offsets no region has: how often each was seen (NEVER: the interpreter's for good). */
   heat: Uint16Array;
+  /** Per offset: entries from the loop, and the instructions they ran, since the last look. */
+  runs?: Int32Array;
   /** Physical addresses this page put into the entry cache. */
   cached: Set<number>;
 }
-// from book/cpu-translator.md:1936
+// from book/cpu-translator.md:1948
 export class Translator {
   readonly cpu: CPU;
   readonly forced: boolean;
@@ -1413,7 +1421,7 @@ export class Translator {
     this.runtime = buildRuntime(this.wasm, offset);
   }
 
-  // from book/cpu-translator.md:1999
+  // from book/cpu-translator.md:2011
   /** CPU.run, with translated regions. */
   run(budget: number): number {
     const cpu = this.cpu;
@@ -1468,7 +1476,7 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:2064
+  // from book/cpu-translator.md:2090
   /** Runs translated code from eip if it may; false if it ran nothing. */
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
@@ -1480,7 +1488,9 @@ export class Translator {
     const page = (eip ^ entry) >>> 12;
     if (cpu.mustInterpret(eip >>> 12, page)) return false;
     const offset = eip & 0xfff;
-    const region = this.pages[page]?.byOffset[offset] ?? this.consider(page, offset);
+    const known = this.pages[page];
+    if (known !== undefined && known.heat[offset] === NEVER) return false;
+    const region = known?.byOffset[offset] ?? this.consider(page, offset);
     const block = region?.blockIndex.get(offset);
     if (block === undefined) return false;
     const words = this.words;
@@ -1489,7 +1499,25 @@ export class Translator {
     words[W_TLB_READ >> 2] = tlbBase + (user ? 2 : 0) * TLB_TABLE_BYTES;
     words[W_TLB_WRITE >> 2] = tlbBase + (user ? 3 : 1) * TLB_TABLE_BYTES;
     if (cpu.debugTraps !== this.markedTraps) this.markBreakpoints(cpu.debugTraps);
-    return this.enter(limit, region!.slot * 4096 + block);
+    const before = cpu.instructions;
+    const ran = this.enter(limit, region!.slot * 4096 + block);
+    if (!this.forced) this.measureEntry(this.pages[page]!, offset, cpu.instructions - before);
+    return ran;
+  }
+
+  /**
+   * Keeps count of how far the entries at `offset` run; an entry whose runs
+   * are too short to pay for entering is left to the interpreter from then
+   * on (regions still chain into it).
+   */
+  private measureEntry(regions: PageRegions, offset: number, ran: number): void {
+    const runs = (regions.runs ??= new Int32Array(2 * 4096));
+    const entries = ++runs[2 * offset];
+    runs[2 * offset + 1] += ran;
+    if (entries < SAMPLE_ENTRIES) return;
+    if (runs[2 * offset + 1] < SAMPLE_ENTRIES * SHORT_RUN) regions.heat[offset] = NEVER;
+    runs[2 * offset] = 0;
+    runs[2 * offset + 1] = 0;
   }
 
   /** Calls the runtime's enter for `target` (slot * 4096 + block); true if instructions ran. */
@@ -1524,7 +1552,7 @@ export class Translator {
       for (let page = 0; page < pages.length; page++) if (pages[page] !== 0) bitmap[page >>> 3] |= 1 << (page & 7);
     }
   }
-  // from book/cpu-translator.md:2129
+  // from book/cpu-translator.md:2175
   /** The import `fallback`: runs instruction `insn` at linear `eip` in the interpreter. */
   private fallback(insn: Insn, eip: number, count: number): number {
     const cpu = this.cpu;
@@ -1549,7 +1577,7 @@ export class Translator {
     return 0;
   }
 
-  // from book/cpu-translator.md:2167
+  // from book/cpu-translator.md:2219
   /** Counts an entry at an offset no region has; translates when it is hot. */
   private consider(page: number, offset: number): Region | undefined {
     if (this.rewrites[page] >= REWRITE_LIMIT) return undefined;
@@ -1588,8 +1616,11 @@ export class Translator {
     if (whole && regions.main !== undefined) entries.push(...regions.main.blockIndex.keys());
     const ran = this.forced ? undefined : cpu.codeCache[page];
     const code = whole && ran !== undefined ? discoverRan(ran, entries) : discover(cpu.mem8, page << 12, entries, ran);
-    if (!code.insns.has(offset)) {
-      regions.heat[offset] = NEVER; // nothing to run here: an instruction that crosses into the next page, say
+    const first = code.insns.get(offset);
+    if (first === undefined || !translatable(first)) {
+      // Nothing to run here (an instruction that crosses into the next page, say), or only a
+      // handler to call, which the interpreter does for less.
+      regions.heat[offset] = NEVER;
       return undefined;
     }
     const region = this.compile(code);
@@ -1598,10 +1629,13 @@ export class Translator {
       if (old !== undefined) this.drop(regions, old);
       regions.main = region;
       regions.builds++;
-      for (const leader of region.blockIndex.keys()) this.enterAt(page, regions, leader, region);
+      for (const leader of region.blockIndex.keys()) {
+        if (translatable(code.insns.get(leader)!)) this.enterAt(page, regions, leader, region);
+      }
     } else {
       regions.extras.push(region);
       for (const leader of region.blockIndex.keys()) {
+        if (!translatable(code.insns.get(leader)!)) continue;
         if (regions.byOffset[leader] === undefined || leader === offset) this.enterAt(page, regions, leader, region);
       }
     }
@@ -1633,7 +1667,7 @@ export class Translator {
     return { slot, blockIndex, bytes: bytes.length };
   }
 
-  // from book/cpu-translator.md:2260
+  // from book/cpu-translator.md:2318
   /** Makes `region` the one entered at `offset` of `page`, in the table and the entry cache. */
   private enterAt(page: number, regions: PageRegions, offset: number, region: Region): void {
     regions.byOffset[offset] = region;
@@ -1670,7 +1704,7 @@ export class Translator {
     this.pages[page]!.cached.add(pa);
   }
 
-  // from book/cpu-translator.md:2306
+  // from book/cpu-translator.md:2364
   /** How many regions physical page `page` has. */
   regionsOf(page: number): number {
     const regions = this.pages[page];
@@ -1705,7 +1739,7 @@ export class Translator {
     this.flushes++;
   }
 }
-// from book/cpu-translator.md:2343
+// from book/cpu-translator.md:2401
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
