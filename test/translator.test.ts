@@ -213,3 +213,18 @@ for (const physical of [false, true]) {
     assert.deepEqual(states[2], states[0]);
   });
 }
+
+test("an instruction hook (the tracer) sees every instruction, translated before or not", () => {
+  const states = modes.map((mode) => {
+    const cpu = machine(mode, sameBlock);
+    assert.equal(cpu.run(500), STOP_BUDGET); // translated by now, forced and once hot
+    const seen: number[] = [];
+    cpu.setInstructionHook((c) => seen.push(c.eip));
+    assert.equal(cpu.run(100), STOP_BUDGET);
+    assert.equal(seen.length, 100, "the hook ran before each of the 100 instructions");
+    cpu.setInstructionHook(undefined);
+    return { seen, state: saveState(cpu), instructions: cpu.instructions };
+  });
+  assert.deepEqual(states[1], states[0]);
+  assert.deepEqual(states[2], states[0]);
+});

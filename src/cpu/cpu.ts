@@ -625,7 +625,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-translator.md:180 <<CPU methods>>
+  // from book/cpu-translator.md:183 <<CPU methods>>
   /**
    * The one condition under which the CPU must run instruction by instruction
    * in the interpreter, on the page with these linear and physical page

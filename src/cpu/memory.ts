@@ -4,7 +4,7 @@
 import { translationSettings } from "./translation-settings.ts";
 export const PAGE_SIZE = 4096;
 
-// from book/cpu-translator.md:205 <<the machine area>>
+// from book/cpu-translator.md:208 <<the machine area>>
 /**
  * The machine area: the bytes after RAM, in the same memory, where the CPU
  * keeps its registers and TLB and the translator its words, so that
@@ -28,7 +28,7 @@ export interface MachineArea {
   offset: number;
   wasm: WebAssembly.Memory | undefined;
 }
-// from book/cpu-translator.md:237 <<the machine area>>
+// from book/cpu-translator.md:240 <<the machine area>>
 
 /** The WebAssembly memories that allocateRam made, by their buffers. */
 const wasmMemories = new WeakMap<ArrayBuffer, WebAssembly.Memory>();
@@ -76,7 +76,7 @@ export class PhysicalMemory {
     this.wasm = wasm !== undefined && this.ram.buffer.byteLength >= this.ramSize + MACHINE_BYTES ? wasm : undefined;
   }
 
-  // from book/cpu-translator.md:266 <<the machine area of a PhysicalMemory>>
+  // from book/cpu-translator.md:269 <<the machine area of a PhysicalMemory>>
   /**
    * A CPU's machine area: the one after RAM, in the WebAssembly memory, for
    * the first CPU; a buffer of its own for any other (which cannot translate).
