@@ -15,6 +15,9 @@ import { shareNetDevice } from "../src/launcher/sharenet.ts";
 import { frameBytes, hex, netGuest, settle, RX_COUNT, RX_SIZE, PAGE_GPA, IRQ } from "./helpers/net-guest.ts";
 import { framesOf, startPeer, stopPeer, type Peer } from "./helpers/peers.ts";
 
+/** Where this process's Launchers put their abstract socket names (L:138: LGUEST_MACHINE, if set, names the machine). */
+const machinePrefix = () => (process.env.LGUEST_MACHINE ? `\0lguest.ts@${process.env.LGUEST_MACHINE}/` : "\0lguest.ts/");
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A port that records what it is given. */
@@ -231,7 +234,7 @@ test("a peer that dies in the middle of sending a frame: the partial frame is dr
     peers.push(a, b);
     const { dev, ino } = statSync(file, { bigint: true });
     // A hand-made peer: it claims slot 9, then starts a frame for a and dies half way.
-    const rogue = createConnection(`\0lguest.ts/sharenet/${dev}:${ino}/0`);
+    const rogue = createConnection(`${machinePrefix()}sharenet/${dev}:${ino}/0`);
     await new Promise((resolve) => rogue.once("connect", resolve));
     const header = (kind: number, slot: number, length: number) => {
       const bytes = Buffer.alloc(7);
@@ -258,7 +261,7 @@ test("a peer that breaks the protocol (a frame over 64 KiB) is cut off; the othe
     const b = await startPeer(file, "echo");
     peers.push(a, b);
     const { dev, ino } = statSync(file, { bigint: true });
-    const rogue = createConnection(`\0lguest.ts/sharenet/${dev}:${ino}/0`);
+    const rogue = createConnection(`${machinePrefix()}sharenet/${dev}:${ino}/0`);
     await new Promise((resolve) => rogue.once("connect", resolve));
     const closed = new Promise((resolve) => rogue.once("close", resolve));
     rogue.on("error", () => {});

@@ -77,6 +77,13 @@ test("LGUEST_INIT writes reserve_mem, tsc_khz, guestid and the wall-clock time, 
   assert.equal(t.guest.noirqEnd, 0xc0005010);
 });
 
+test("LGUEST_INIT writes the id the Launcher named for the Guest into guestid, as a u16 (spec 2.2, 4)", () => {
+  const t = tinyGuest([...boot, ...jmpSelf], { id: 13 });
+  t.run(1_000);
+  assert.equal(t.guest.id, 13);
+  assert.equal(t.ram.getUint16(DATA + LGUEST_DATA.guestid, true), 13);
+});
+
 test("a second LGUEST_INIT kills with 'already have lguest_data'", () => {
   const t = tinyGuest([...boot, ...hcall(LHCALL_LGUEST_INIT, DATA), ...jmpSelf]);
   assert.deepEqual(t.run(), { kind: "dead", reason: "already have lguest_data" });

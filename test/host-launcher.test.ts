@@ -44,6 +44,39 @@ test("LHREQ_INITIALIZE: at most 16 guests (-ENOSPC); a released slot is used aga
   assert.equal(again.guest.id, 5);
 });
 
+test("LHREQ_INITIALIZE with the id a Launcher holds for the machine: the Guest is in that slot; Guests without one take the free slots around it", () => {
+  const host = new Host();
+  const memory = new PhysicalMemory(0x10000);
+  const request = { memory, pfnLimit: 16, pgdir: 0, start: 0, pageOffset: PAGE_OFFSET };
+  const held = host.initialize({ ...request, id: 1 });
+  assert.ok(held.ok);
+  assert.equal(held.guest.id, 1);
+  assert.equal(host.guests[1], held.guest);
+  const ids = [];
+  for (let k = 0; k < 15; k++) {
+    const result = host.initialize(request);
+    assert.ok(result.ok);
+    ids.push(result.guest.id);
+  }
+  assert.deepEqual(ids, [0, ...Array.from({ length: 14 }, (_, k) => k + 2)], "distinct ids from one Host, skipping the held one");
+  const full = host.initialize(request);
+  assert.equal(!full.ok && full.error, "ENOSPC");
+});
+
+test("LHREQ_INITIALIZE: an id outside 0..15, or one this Host already uses, is -EINVAL and makes no Guest", () => {
+  const host = new Host();
+  const request = { memory: new PhysicalMemory(0x10000), pfnLimit: 16, pgdir: 0, start: 0, pageOffset: PAGE_OFFSET };
+  for (const id of [-1, 16, 1.5, NaN]) {
+    const result = host.initialize({ ...request, id });
+    assert.equal(!result.ok && result.error, "EINVAL", `id ${id}`);
+  }
+  assert.ok(host.initialize({ ...request, id: 7 }).ok);
+  const again = host.initialize({ ...request, id: 7 });
+  assert.equal(!again.ok && again.error, "EINVAL");
+  assert.equal(!again.ok && again.message, "guest id 7 is already this Host's guest");
+  assert.equal(host.guests.filter(Boolean).length, 1);
+});
+
 test("LHREQ_INITIALIZE: no room below 4 GiB for the Host's pages is -ENOMEM", () => {
   const result = new Host().initialize({ memory: new PhysicalMemory(0x10000), pfnLimit: 0xfff00, pgdir: 0, start: 0, pageOffset: PAGE_OFFSET });
   assert.equal(!result.ok && result.error, "ENOMEM");

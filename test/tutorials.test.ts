@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { repository, shownValue, Terminal } from "./helpers/terminal.ts";
 import { writeFileSync } from "node:fs";
 import { findOnScreen, keyPresses, parseTutorial, rerecord } from "./helpers/tutorial.ts";
+import "./helpers/machine.ts"; // a machine of this file's own: its Guests are guest 0 (L:138)
 
 const book = join(repository, "book");
 const tutorials = readdirSync(book).filter((name) => /^tui-.+\.md$/.test(name)).sort();

@@ -220,7 +220,7 @@ extern unsigned netif_count;
 
 #define MAC_FORMAT	"%02x:%02x:%02x:%02x:%02x:%02x"
 #define MAC_ARGS(m)	(m)[0], (m)[1], (m)[2], (m)[3], (m)[4], (m)[5]
-/* from book/drivers-net.md:394 */
+/* from book/drivers-net.md:393 */
 int net_probe(unsigned index, struct lguest_device_desc *desc);
 int net_open(struct netif *n);
 void net_close(struct netif *n);

@@ -8,6 +8,7 @@ import type { GuestCommand } from "./arguments.ts";
 import type { GuestLayout } from "./layout.ts";
 import { LaunchError } from "./launch-error.ts";
 import type { LauncherDevice, RunControl } from "./backend.ts";
+import { takeGuestId, type GuestId } from "./machine.ts";
 import { DeviceBus } from "../devices/bus.ts";
 import { GuestLink } from "../devices/link.ts";
 import { instructionTracer, traceWriter } from "../trace/print.ts";
@@ -18,7 +19,7 @@ import { startGdbServer, type GdbServer } from "./gdb-server.ts";
 import { Tui } from "../tui/tui.ts";
 import { ScreenConsole } from "./screen-console.ts";
 
-// from lguest.ts.md:1290 <<the clocks>>
+// from lguest.ts.md:1291 <<the clocks>>
 /** Nanoseconds per instruction on the virtual clock. */
 export const VIRTUAL_NS_PER_INSTRUCTION = 10n;
 /** The virtual clock's epoch: Linux 2.6.23's release, 2007-10-09 00:00 UTC, in ns. */
@@ -39,9 +40,9 @@ function makeClock(kind: "real" | "virtual", instructions: () => number): Clock 
   const now = () => VIRTUAL_EPOCH + BigInt(instructions()) * VIRTUAL_NS_PER_INSTRUCTION + skipped;
   return { now, skipTo: (when) => { if (when > now()) skipped += when - now(); }, virtual: true };
 }
-// from lguest.ts.md:1248
+// from lguest.ts.md:1249
 
-// from lguest.ts.md:1257 <<run the Guest until it powers off>>
+// from lguest.ts.md:1258 <<run the Guest until it powers off>>
 function guestMemory(layout: GuestLayout): { memory: PhysicalMemory; shared: Uint8Array[] } {
   const memory = new PhysicalMemory(layout.ram);
   const shared: Uint8Array[] = [];
@@ -55,7 +56,7 @@ function guestMemory(layout: GuestLayout): { memory: PhysicalMemory; shared: Uin
   }
   return { memory, shared };
 }
-// from lguest.ts.md:1333 <<run the Guest until it powers off>>
+// from lguest.ts.md:1334 <<run the Guest until it powers off>>
 const SLICE = 200_000;
 
 export async function runGuest(
@@ -65,6 +66,7 @@ export async function runGuest(
   const warn = (line: string) => (tui !== undefined ? tui.note(line) : process.stderr.write(`lguest: ${line}\n`));
   let stopped: { status: number; message?: string } | undefined;
   let wakeUp: (() => void) | undefined;
+  let guestId: GuestId | undefined;
   const control: RunControl = {
     wake: () => wakeUp?.(),
     stop: (status, message) => {
@@ -76,7 +78,7 @@ export async function runGuest(
   let debug: Debugger | undefined;
   let gdb: GdbServer | undefined;
   try {
-    // from lguest.ts.md:1409 <<make the Guest and attach its devices>>
+    // from lguest.ts.md:1418 <<make the Guest and attach its devices>>
     const sink = command.trace.size > 0 ? traceSink(command.traceFile) : undefined;
     let guest: Guest | undefined;
     const clock = makeClock(command.clock, () => guest?.cpu.instructions ?? 0);
@@ -84,27 +86,28 @@ export async function runGuest(
     const trace = sink && traceWriter(command.trace, sink, count);
     const host: Host = new Host({ now: clock.now, seed: 1, trace, wake: () => wakeUp?.() });
     const { memory, shared } = guestMemory(layout);
+    guestId = await takeGuestId();
     const initialized = host.initialize({
       memory, pfnLimit: layout.pfnLimit, pgdir: layout.pgdir, start: layout.entry, pageOffset: layout.pageOffset,
-      sharedBeyondHost: shared,
+      id: guestId?.id, sharedBeyondHost: shared,
     });
     if (!initialized.ok) throw new LaunchError(`the Host refused the guest: ${initialized.message}`);
     guest = initialized.guest;
     if (command.trace.has("insn")) guest.cpu.setInstructionHook(instructionTracer(guest.id, sink!, command.traceCount));
     const bus = new DeviceBus(devices.map((d) => d.device));
     bus.attach(layout.devices, new GuestLink(host, guest, warn));
-    // from lguest.ts.md:1354 <<run the Guest until it powers off>>
-    // from lguest.ts.md:1525 <<attach the debugger and its front ends>>
+    // from lguest.ts.md:1356 <<run the Guest until it powers off>>
+    // from lguest.ts.md:1535 <<attach the debugger and its front ends>>
     if (command.gdbPort !== undefined || command.tui !== undefined) debug = new Debugger({ cpu: guest.cpu, guest, symbols });
     if (command.gdbPort !== undefined) gdb = await attachGdb(command.gdbPort, guest, debug!);
-    // from lguest.ts.md:1590 <<attach the debugger and its front ends>>
+    // from lguest.ts.md:1600 <<attach the debugger and its front ends>>
     if (command.tui !== undefined) tui = startTui(command.tui.paused, debug!, guest, devices, control);
-    // from lguest.ts.md:1355 <<run the Guest until it powers off>>
+    // from lguest.ts.md:1357 <<run the Guest until it powers off>>
     for (const { backend } of devices) backend.start?.(control);
     let lastTurn = guest.cpu.instructions;
     for (;;) {
       if (stopped !== undefined) return stopped.status;
-      // from lguest.ts.md:1483 <<wait while a debugger holds the Guest>>
+      // from lguest.ts.md:1493 <<wait while a debugger holds the Guest>>
       const held = debug?.beforeRun();
       if (held !== undefined) {
         await new Promise<void>((resolve) => {
@@ -113,7 +116,7 @@ export async function runGuest(
         });
         continue;
       }
-      // from lguest.ts.md:1360 <<run the Guest until it powers off>>
+      // from lguest.ts.md:1362 <<run the Guest until it powers off>>
       const result: RunResult = host.run(guest, SLICE);
       if (result.kind === "paused") {
         debug!.cpuStopped();
@@ -143,6 +146,7 @@ export async function runGuest(
     const failure = tui?.failure;
     tui?.close();
     tui = undefined;
+    guestId?.release();
     for (const { backend } of devices) {
       try {
         backend.close?.();
@@ -154,7 +158,7 @@ export async function runGuest(
     if (stopped?.message) warn(stopped.message);
   }
 }
-// from lguest.ts.md:1438 <<run the Guest until it powers off>>
+// from lguest.ts.md:1448 <<run the Guest until it powers off>>
 async function waitForWork(
   guest: Guest, timerAt: bigint | undefined, clock: Clock, bus: DeviceBus, setWaker: (wake: (() => void) | undefined) => void,
 ): Promise<void> {
@@ -181,7 +185,7 @@ async function waitForWork(
   if (clock.virtual && timerAt !== undefined) clock.skipTo(timerAt);
 }
 
-// from lguest.ts.md:1497 <<run the Guest until it powers off>>
+// from lguest.ts.md:1507 <<run the Guest until it powers off>>
 const sinks = new Map<string, (line: string) => void>();
 
 function traceSink(file: string | undefined): (line: string) => void {
@@ -201,7 +205,7 @@ function traceSink(file: string | undefined): (line: string) => void {
   }
   return sink;
 }
-// from lguest.ts.md:1530 <<run the Guest until it powers off>>
+// from lguest.ts.md:1540 <<run the Guest until it powers off>>
 
 async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<GdbServer> {
   debug.pause();
@@ -212,7 +216,7 @@ async function attachGdb(port: number, guest: Guest, debug: Debugger): Promise<G
   process.stderr.write(`lguest: waiting for gdb: target remote 127.0.0.1:${server.port}\n`);
   return server;
 }
-// from lguest.ts.md:1594 <<run the Guest until it powers off>>
+// from lguest.ts.md:1604 <<run the Guest until it powers off>>
 
 function startTui(paused: boolean, debug: Debugger, guest: Guest, devices: LauncherDevice[], control: RunControl): Tui {
   const screen = devices.map((d) => d.backend).find((backend): backend is ScreenConsole => backend instanceof ScreenConsole)!;

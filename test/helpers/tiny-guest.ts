@@ -40,6 +40,8 @@ export interface TinyGuestOptions {
   memory?: [number, number[]][];
   /** Instead of RAM plus the pages. */
   pfnLimit?: number;
+  /** The guest id a Launcher holds for the machine (L:138); the Host's first free slot without it. */
+  id?: number;
 }
 
 export interface TinyGuest {
@@ -70,7 +72,7 @@ export function tinyGuest(code: number[], options: TinyGuestOptions = {}): TinyG
   const host = options.host ?? new Host(options.hostOptions);
   const result = host.initialize({
     memory, pfnLimit: options.pfnLimit ?? RAM_SIZE / 4096 + pages.length, pgdir: PGDIR, start: va(CODE), pageOffset: PAGE_OFFSET,
-    sharedPages: options.sharedPages, sharedBeyondHost: options.sharedBeyondHost,
+    sharedPages: options.sharedPages, sharedBeyondHost: options.sharedBeyondHost, id: options.id,
   });
   if (!result.ok) throw new Error(`initialize: ${result.error}: ${result.message}`);
   const guest = result.guest;
