@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { CPU } from "../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../src/cpu/memory.ts";
 import { EBX, ECX, EDI, ESI, ESP } from "../src/cpu/registers.ts";
-import { STOP_BUDGET, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
+import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_HALT } from "../src/cpu/stop.ts";
+import { DEBUGGER, setDebuggerTraps } from "../src/cpu/debug.ts";
 import { CR0_PG } from "../src/cpu/paging.ts";
 import { saveState } from "../src/cpu/state.ts";
 import { writeCr0 } from "../src/cpu/system.ts";
@@ -24,6 +25,7 @@ function machine(mode: TranslationMode, code: number[]): CPU {
   const saved = { ...translationSettings };
   translationSettings.mode = mode;
   translationSettings.hotEntry = 16; // "on": these loops of a few hundred iterations get hot
+  translationSettings.warmUp = 0; // ... and are translated from the start
   const cpu = new CPU(new PhysicalMemory(0x800000));
   Object.assign(translationSettings, saved);
   cpu.memory.ram.set(code, CODE);
@@ -125,7 +127,7 @@ for (const mode of modes) {
     // Forced, the page is translated again after each store until the limit; once hot, a
     // store every iteration never lets it become hot at all.
     if (mode === "forced") assert.equal(cpu.translator!.rewrites[CODE >>> 12], REWRITE_LIMIT);
-    if (mode !== "off") assert.equal(cpu.translator!.pages[CODE >>> 12]?.count ?? 0, 0, "no region is left for the page");
+    if (mode !== "off") assert.equal(cpu.translator!.regionsOf(CODE >>> 12), 0, "no region is left for the page");
   });
 }
 
@@ -182,4 +184,47 @@ test("a budget of k instructions runs exactly k, translated or not", () => {
   });
   assert.deepEqual(slices[1], slices[0]);
   assert.deepEqual(slices[2], slices[0]);
+});
+
+// mov ecx, 300; xor ebx, ebx; loop: mov eax, [edi]; push eax; pop eax; test ecx, 1; jz skip; call 0x3000;
+// skip: dec ecx; jnz loop; hlt (ndisasm). The load and the push put the function's page and the stack
+// into the TLB, and an iteration without the call lets the loop's region be entered before the next
+// call, so that translated code could chain straight into the function.
+const readAndCall = [0xb9, 0x2c, 0x01, 0x00, 0x00, 0x31, 0xdb, 0x8b, 0x07, 0x50, 0x58, 0xf7, 0xc1, 0x01, 0x00, 0x00, 0x00,
+  0x74, 0x05, 0xe8, 0xe8, 0x1f, 0x00, 0x00, 0x49, 0x75, 0xec, 0xf4];
+
+for (const physical of [false, true]) {
+  test(`a debugger breakpoint (${physical ? "physical" : "linear"} address) on a page that translated code chains into stops there, as in the interpreter`, () => {
+    const states = modes.map((mode) => {
+      const cpu = machine(mode, readAndCall);
+      cpu.memory.ram.set(addFunction, FUNCTION);
+      cpu.regs[EDI] = FUNCTION;
+      // Long enough for the loop and the function to be translated and chained (forced, and once hot).
+      assert.equal(cpu.run(1000), STOP_BUDGET);
+      cpu.eip = CODE + 7; // the loop, on an iteration that skips the call
+      cpu.regs[ECX] = 100;
+      setDebuggerTraps(cpu, [{ address: FUNCTION, physical, owner: DEBUGGER }], []);
+      assert.equal(cpu.run(1_000_000), STOP_DEBUG);
+      assert.equal(cpu.eip, FUNCTION, "stopped before the breakpoint's instruction");
+      if (mode !== "off") assert.ok(cpu.translator!.translatedInstructions > 0, "translated code ran");
+      return { state: saveState(cpu), instructions: cpu.instructions };
+    });
+    assert.deepEqual(states[1], states[0]);
+    assert.deepEqual(states[2], states[0]);
+  });
+}
+
+test("an instruction hook (the tracer) sees every instruction, translated before or not", () => {
+  const states = modes.map((mode) => {
+    const cpu = machine(mode, sameBlock);
+    assert.equal(cpu.run(500), STOP_BUDGET); // translated by now, forced and once hot
+    const seen: number[] = [];
+    cpu.setInstructionHook((c) => seen.push(c.eip));
+    assert.equal(cpu.run(100), STOP_BUDGET);
+    assert.equal(seen.length, 100, "the hook ran before each of the 100 instructions");
+    cpu.setInstructionHook(undefined);
+    return { seen, state: saveState(cpu), instructions: cpu.instructions };
+  });
+  assert.deepEqual(states[1], states[0]);
+  assert.deepEqual(states[2], states[0]);
 });

@@ -3,7 +3,10 @@
 ; of this stub (at 1 MiB) and the workload's segments. The stub installs an
 ; interrupt gate for int 0x80 whose handler does the workload's two system
 ; calls: write(fd, buffer, length) goes to the first serial port, and
-; exit(status) prints "exit NN" and halts. Assemble with:
+; exit(status) prints "exit NN", then runs the workload again (its .bss
+; cleared, a fresh stack) as many times as `runs` says, and halts. The
+; second run finds v86's translations of the first already made: it
+; measures the steady state. Assemble with:
 ;   nasm -f bin -o multiboot.bin multiboot.asm
 bits 32
 org 0x100000
@@ -14,6 +17,10 @@ header:
   dd -0x1badb002                ; checksum
 entry:
   dd 0                          ; the workload's entry point, filled in by bench.ts
+runs:
+  dd 1                          ; how many times to run it, filled in by bench.ts
+bss:
+  dd 0, 0                       ; the workload's .bss: address and length, filled in by bench.ts
 
 start:
   cli
@@ -26,7 +33,6 @@ start:
   mov ss, ax
   mov fs, ax
   mov gs, ax
-  mov esp, 0x90000
   mov eax, syscall
   mov [idt + 0x80 * 8], ax      ; offset 15..0
   mov word [idt + 0x80 * 8 + 2], 0x08
@@ -34,6 +40,8 @@ start:
   shr eax, 16
   mov [idt + 0x80 * 8 + 6], ax  ; offset 31..16
   lidt [idtr]
+again:
+  mov esp, 0x90000
   jmp [entry]
 
 syscall:
@@ -77,6 +85,14 @@ syscall:
   call .digit
   mov al, 10
   out dx, al
+  dec dword [runs]
+  jz .halt
+  cld
+  xor eax, eax
+  mov edi, [bss]
+  mov ecx, [bss + 4]
+  rep stosb
+  jmp again
 .halt:
   hlt
   jmp .halt

@@ -10,7 +10,7 @@ import { jcc } from "./control.ts";
 import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
 import { shiftByImmediate32 } from "./shifts.ts";
 import { noPorts, type IoPorts } from "./io.ts";
-import { PhysicalMemory } from "./memory.ts";
+import { MACHINE_REGISTERS, PhysicalMemory, type MachineArea } from "./memory.ts";
 import { Translator, translationSettings } from "./translator.ts";
 import { AF, ARITHMETIC_FLAGS, CF, CS, ESP, FLAGS_ALWAYS_ONE, IF, OF, PF, reg8Index, RF, SF, SS, TF, ZF } from "./registers.ts";
 import { STOP_BUDGET, STOP_DEBUG, STOP_UNSUPPORTED } from "./stop.ts";
@@ -24,17 +24,16 @@ import {
 } from "./debug.ts";
 
 export class CPU {
-  // from book/cpu-state.md:56 <<the register file>>
-  readonly registerBytes = new ArrayBuffer(32);
+  // from book/cpu-state.md:62 <<the register file>>
   /** eax..edi as signed 32-bit integers. */
-  readonly regs = new Int32Array(this.registerBytes);
+  readonly regs: Int32Array<ArrayBuffer>;
   /** ax..di are regs16[2 * n]. */
-  readonly regs16 = new Uint16Array(this.registerBytes);
+  readonly regs16: Uint16Array<ArrayBuffer>;
   /** The bytes of the registers: use reg8Index to find al..bh. */
-  readonly regs8 = new Uint8Array(this.registerBytes);
+  readonly regs8: Uint8Array<ArrayBuffer>;
   eip = 0;
   // from book/cpu-loop.md:139
-  // from book/cpu-state.md:82 <<the segment registers>>
+  // from book/cpu-state.md:87 <<the segment registers>>
   /** Visible selectors, es..gs. */
   readonly segSelector = new Uint16Array(6);
   /** Hidden descriptor caches: base (as int32), limit, and access rights. */
@@ -56,19 +55,21 @@ export class CPU {
   /** Operand size in bits: 8, 16 or 32. */
   lazyBits = 32;
   // from book/cpu-loop.md:141
-  // from book/cpu-state.md:472 <<the memory views>>
+  // from book/cpu-state.md:506 <<the memory views>>
   readonly memory: PhysicalMemory;
+  /** Where the registers and the TLB live (see the machine area). */
+  readonly machine: MachineArea;
   readonly mem8: Uint8Array<ArrayBuffer>;
   readonly mem16: Uint16Array<ArrayBuffer>;
   readonly mem32: Int32Array<ArrayBuffer>;
   // from book/cpu-loop.md:142
-  // from book/cpu-state.md:222 <<the TLB>>
-  readonly tlb = new Tlb();
+  // from book/cpu-state.md:256 <<the TLB>>
+  readonly tlb: Tlb;
   /** The current privilege's pair of TLB tables. */
-  tlbRead = this.tlb.readSupervisor;
-  tlbWrite = this.tlb.writeSupervisor;
+  tlbRead: Int32Array<ArrayBuffer>;
+  tlbWrite: Int32Array<ArrayBuffer>;
   // from book/cpu-loop.md:143
-  // from book/cpu-loop.md:167 <<the CPU's other state>>
+  // from book/cpu-loop.md:175 <<the CPU's other state>>
   /** Current privilege level, 0 to 3. */
   cpl = 0;
   /** Control registers: CR0 (PE, MP, EM, TS, WP, PG...), CR2 (page-fault address), CR3 (page directory), CR4. */
@@ -88,7 +89,7 @@ export class CPU {
   readonly io: IoPorts;
   /** The translator (the next chapter), or undefined when translation is off. */
   translator: Translator | undefined = undefined;
-  // from book/cpu-loop.md:232 <<the decoded instruction cache>>
+  // from book/cpu-loop.md:240 <<the decoded instruction cache>>
   /** Per physical RAM page: decoded instructions by offset, or undefined. */
   readonly codeCache: ((Insn | undefined)[] | undefined)[];
   /** Per physical RAM page: 1 if codeCache has entries for it. */
@@ -211,13 +212,21 @@ export class CPU {
 
   constructor(memory: PhysicalMemory, io: IoPorts = noPorts) {
     this.memory = memory;
+    this.machine = memory.machineArea();
+    const { buffer, offset } = this.machine;
+    this.regs = new Int32Array(buffer, offset + MACHINE_REGISTERS, 8);
+    this.regs16 = new Uint16Array(buffer, offset + MACHINE_REGISTERS, 16);
+    this.regs8 = new Uint8Array(buffer, offset + MACHINE_REGISTERS, 32);
+    this.tlb = new Tlb(buffer, offset);
+    this.tlbRead = this.tlb.readSupervisor;
+    this.tlbWrite = this.tlb.writeSupervisor;
     this.mem8 = memory.ram;
     this.mem16 = memory.ram16;
     this.mem32 = memory.ram32;
     this.io = io;
     this.codePages = new Uint8Array(memory.ramSize >>> 12);
     this.codeCache = new Array(memory.ramSize >>> 12);
-    // from book/cpu-loop.md:194 <<start in a flat 32-bit state>>
+    // from book/cpu-loop.md:202 <<start in a flat 32-bit state>>
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
@@ -227,11 +236,11 @@ export class CPU {
     resetDebugRegisters(this);
     // from book/cpu-x87.md:1182 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= 1; // CPUID_FPU: the x87 chapter provides it
-    // from book/cpu-loop.md:154
-    if (translationSettings.mode !== "off") this.translator = new Translator(this, translationSettings.mode === "forced");
+    // from book/cpu-loop.md:162
+    if (translationSettings.mode !== "off" && this.machine.wasm !== undefined) this.translator = new Translator(this, translationSettings.mode === "forced");
   }
 
-  // from book/cpu-state.md:232 <<CPU methods>>
+  // from book/cpu-state.md:266 <<CPU methods>>
   /** Sets CPL, switching to that privilege's TLB tables. */
   setPrivilege(cpl: number): void {
     this.cpl = cpl;
@@ -239,7 +248,7 @@ export class CPU {
     this.tlbWrite = cpl === 3 ? this.tlb.writeUser : this.tlb.writeSupervisor;
     this.refetch();
   }
-  // from book/cpu-state.md:352 <<CPU methods>>
+  // from book/cpu-state.md:386 <<CPU methods>>
   read8(linear: number): number {
     const entry = this.tlbRead[linear >>> 12];
     if (entry !== -1) return this.mem8[linear ^ entry];
@@ -306,7 +315,7 @@ export class CPU {
     }
     this.writeSlow(linear, 4, value);
   }
-  // from book/cpu-state.md:426 <<CPU methods>>
+  // from book/cpu-state.md:460 <<CPU methods>>
   private readRamUnaligned32(pa: number): number {
     const m = this.mem8;
     return m[pa] | (m[pa + 1] << 8) | (m[pa + 2] << 16) | (m[pa + 3] << 24);
@@ -319,7 +328,7 @@ export class CPU {
     m[pa + 2] = value >> 16;
     m[pa + 3] = value >> 24;
   }
-  // from book/cpu-state.md:443 <<CPU methods>>
+  // from book/cpu-state.md:477 <<CPU methods>>
   private readSlow(linear: number, size: number): number {
     const first = translate(this, linear, false);
     const last = (linear & 0xfff) + size > 0x1000 ? translate(this, linear + size - 1, false) : first + size - 1;
@@ -465,7 +474,7 @@ export class CPU {
     this.stopMessage = message;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:205 <<CPU methods>>
+  // from book/cpu-loop.md:213 <<CPU methods>>
   /** Loads flat 4 GiB caches: cs with `code`, the others with `data`, DPL `dpl`. */
   setFlatSegments(code: number, data: number, dpl: number): void {
     const flat = 0x00c09000 | (dpl << 13);
@@ -475,7 +484,7 @@ export class CPU {
     }
     this.stackMask = -1;
   }
-  // from book/cpu-loop.md:280 <<CPU methods>>
+  // from book/cpu-loop.md:288 <<CPU methods>>
   protectCode(physicalPage: number): void {
     this.codePages[physicalPage] = 1;
     this.tlb.dropWritesTo(physicalPage);
@@ -496,7 +505,7 @@ export class CPU {
   forgetAllCode(): void {
     for (let page = 0; page < this.codeCache.length; page++) if (this.codeCache[page]) this.forgetCode(page);
   }
-  // from book/cpu-loop.md:350 <<CPU methods>>
+  // from book/cpu-loop.md:358 <<CPU methods>>
   /** Finds the instruction at eip the long way, and makes its page the fast one if it can. */
   fetchSlowly(): Insn {
     const linear = (this.segBase[CS] + this.eip) | 0;
@@ -520,7 +529,7 @@ export class CPU {
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
-    // from book/cpu-loop.md:370 <<CPU methods>>
+    // from book/cpu-loop.md:378 <<CPU methods>>
     return insn;
   }
 
@@ -561,16 +570,16 @@ export class CPU {
   private unreachable(): void {
     throw new Error("an instruction ran before it was decoded");
   }
-  // from book/cpu-loop.md:419 <<CPU methods>>
+  // from book/cpu-loop.md:427 <<CPU methods>>
   /** What the loop fetched may be stale: the next fetch takes the long way. */
   refetch(): void {
     this.fetchPage = NO_CODE;
     this.attention = 1;
   }
-  // from book/cpu-loop.md:438 <<CPU methods>>
+  // from book/cpu-loop.md:446 <<CPU methods>>
   /** Runs up to `budget` instructions; returns a STOP_ reason. */
   run(budget: number): number {
-    if (this.translator !== undefined) return this.translator.run(budget);
+    if (this.translator !== undefined && this.instructions >= this.translator.startAt) return this.translator.run(budget);
     this.stopReason = STOP_BUDGET;
     const limit = Math.min(this.instructions + budget, this.stopAtInstruction);
     for (;;) {
@@ -578,13 +587,13 @@ export class CPU {
         while (this.instructions < limit) {
           if (this.attention !== 0 && serviceAttention(this)) break;
           this.instructionStart = this.eip;
-          // from book/cpu-loop.md:316 <<fetch the instruction at eip>>
+          // from book/cpu-loop.md:324 <<fetch the instruction at eip>>
           const offset = (this.eip - this.fetchEipBase) >>> 0;
           let insn = offset < 4096 ? this.fetchPage[offset] : undefined;
           if (insn === undefined) insn = this.fetchSlowly();
-          // from book/cpu-loop.md:449 <<CPU methods>>
+          // from book/cpu-loop.md:457 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:518 <<execute the instruction>>
+          // from book/cpu-loop.md:526 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -600,7 +609,7 @@ export class CPU {
             case 12: movzxByteMemory32(this, insn); break;
             default: insn.exec(this, insn);
           }
-          // from book/cpu-loop.md:451 <<CPU methods>>
+          // from book/cpu-loop.md:459 <<CPU methods>>
           this.instructions++;
         }
         return this.stopReason === STOP_BUDGET && this.instructions >= this.stopAtInstruction ? STOP_DEBUG : this.stopReason;
@@ -616,7 +625,7 @@ export class CPU {
       }
     }
   }
-  // from book/cpu-translator.md:108 <<CPU methods>>
+  // from book/cpu-translator.md:183 <<CPU methods>>
   /**
    * The one condition under which the CPU must run instruction by instruction
    * in the interpreter, on the page with these linear and physical page
@@ -792,5 +801,5 @@ export class CPU {
     this.debugTrapRestarts = true;
     return true;
   }
-// from book/cpu-loop.md:158
+// from book/cpu-loop.md:166
 }

@@ -54,6 +54,6 @@ export const REPNE = 2;
 // from book/cpu-decoder.md:242
 /** The `prefixes` of an instruction that has none. */
 export const NO_PREFIXES: readonly number[] = Object.freeze([]);
-// from book/cpu-loop.md:253
+// from book/cpu-loop.md:261
 /** A page of decoded instructions that stays empty: every lookup in it misses. */
 export const NO_CODE: readonly (Insn | undefined)[] = new Array<Insn | undefined>(4096);

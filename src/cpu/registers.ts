@@ -19,6 +19,6 @@ export const ARITHMETIC_FLAGS = CF | PF | AF | ZF | SF | OF;
 
 /** Bit 1 of EFLAGS always reads as 1. */
 export const FLAGS_ALWAYS_ONE = 0x2;
-// from book/cpu-state.md:67
+// from book/cpu-state.md:72
 /** Where byte register n (al, cl, dl, bl, ah, ch, dh, bh) lives in regs8. */
 export const reg8Index = new Uint8Array([0, 4, 8, 12, 1, 5, 9, 13]);
