@@ -12,23 +12,19 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { readElf } from "../src/launcher/elf.ts";
 
 const STUB_ADDRESS = 0x100000;
 const STUB_ENTRY = STUB_ADDRESS + 0x1c; // after the multiboot header and the words bench.ts fills in
 
 /** An ELF32 executable of the stub and the workload's PT_LOAD segments, for v86's multiboot loader. */
 export function multibootImage(workload: Uint8Array, stub: Uint8Array, runs = 1): Uint8Array {
-  const view = new DataView(workload.buffer, workload.byteOffset, workload.byteLength);
-  const entry = view.getUint32(24, true);
-  const phoff = view.getUint32(28, true), phnum = view.getUint16(44, true);
-  const segments: { vaddr: number; bytes: Uint8Array; memsz: number }[] = [];
-  for (let k = 0; k < phnum; k++) {
-    const at = phoff + 32 * k;
-    if (view.getUint32(at, true) !== 1) continue;
-    const offset = view.getUint32(at + 4, true), vaddr = view.getUint32(at + 8, true);
-    const filesz = view.getUint32(at + 16, true), memsz = view.getUint32(at + 20, true);
-    segments.push({ vaddr, bytes: workload.subarray(offset, offset + filesz), memsz });
-  }
+  const read = readElf(workload);
+  if (!read.ok) throw new Error(`workload.elf: ${read.problem}`);
+  const entry = read.elf.entry;
+  const segments = read.elf.segments.map(({ vaddr, offset, filesz, memsz }) => (
+    { vaddr, bytes: workload.subarray(offset, offset + filesz), memsz }
+  ));
   const patched = new Uint8Array(stub);
   const words = new DataView(patched.buffer);
   words.setUint32(12, entry, true);

@@ -3,10 +3,13 @@
 // src/launcher.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { layOutGuest } from "../src/launcher/layout.ts";
 import type { DeviceRequirements } from "../src/devices/device.ts";
 import { guessPageOffset } from "../src/launcher/kernel.ts";
 import { LaunchError } from "../src/launcher/launch-error.ts";
+import { readSymbolTables } from "../src/launcher/elf.ts";
 import { buildBzImage, buildElf, genuine, kernelText, movEaxLoads, u16, u32 } from "./helpers/images.ts";
 
 const MiB = 1024 * 1024;
@@ -223,4 +226,25 @@ test("--verbose lines say what was loaded where", () => {
     "mapped initrd i size=5 @ 0x3fff000",
     "Linear mapping of 16384 pages in 16 pte pages at 0x3fee000",
   ]);
+});
+
+test("the ELF reader's symbols of images/vmlinux are the ones nm lists, at nm's addresses", () => {
+  const file = new Uint8Array(readFileSync("images/vmlinux"));
+  // nm prints defined symbols as "address type name", leaving out file and section symbols.
+  const listed = execFileSync("nm", ["--defined-only", "images/vmlinux"], { encoding: "utf8" })
+    .trim().split("\n").map((line) => line.split(" "))
+    .map(([address, , name]) => `${name} ${address}`).sort();
+  const STT_SECTION = 3, STT_FILE = 4;
+  const ours = readSymbolTables(file)
+    .filter((symbol) => symbol.section !== 0 && symbol.type !== STT_SECTION && symbol.type !== STT_FILE)
+    .map((symbol) => `${symbol.name} ${symbol.value.toString(16).padStart(8, "0")}`).sort();
+  assert.ok(listed.length > 100, `nm lists ${listed.length} symbols`);
+  assert.deepEqual(ours, listed);
+});
+
+test("the ELF reader offers no symbols from a file without sections or a damaged one, rather than failing", () => {
+  const file = new Uint8Array(readFileSync("images/vmlinux"));
+  assert.deepEqual(readSymbolTables(elfKernel()), []);
+  assert.deepEqual(readSymbolTables(file.subarray(0, file.length >> 1)), []);
+  assert.deepEqual(readSymbolTables(new Uint8Array(16)), []);
 });

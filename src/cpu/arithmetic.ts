@@ -5,13 +5,10 @@ import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { ARITHMETIC_FLAGS, CF, EAX } from "./registers.ts";
 import { group, op, type Handler, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
-import { divide, idivide, imulOne, imulTwo, mulOne } from "./muldiv.ts";
+import { sizeMask } from "./operands.ts";
 
 export const ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7;
 const names = ["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"];
-
-/** Size in bytes to the value mask: 1 -> 0xFF, 2 -> 0xFFFF, 4 -> all 32 bits. */
-export const sizeMask = (size: number) => (size === 4 ? -1 : (1 << (8 * size)) - 1);
 
 export function alu(cpu: CPU, operation: number, a: number, b: number, size: number): number {
   const mask = sizeMask(size);
@@ -48,7 +45,7 @@ export function alu(cpu: CPU, operation: number, a: number, b: number, size: num
   cpu.recordLogic(result, bits);
   return result;
 }
-// from book/cpu-arithmetic.md:76
+// from book/cpu-arithmetic.md:73
 /** op E, G (00 01 08 09 ...): E = E op G. */
 function aluRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
@@ -94,7 +91,7 @@ function aluAccumulator(cpu: CPU, insn: Insn, size: number): void {
   const result = alu(cpu, insn.op, cpu.readReg(EAX, size), insn.imm & sizeMask(size), size);
   if (insn.op !== CMP) cpu.writeReg(EAX, size, result);
 }
-// from book/cpu-arithmetic.md:126
+// from book/cpu-arithmetic.md:123
 function testRmReg(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   cpu.recordLogic(cpu.readE(insn, size) & cpu.readReg(insn.reg, size), size * 8);
@@ -109,7 +106,7 @@ function testAccImm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   cpu.recordLogic(cpu.readReg(EAX, size) & insn.imm & sizeMask(size), size * 8);
 }
-// from book/cpu-arithmetic.md:153
+// from book/cpu-arithmetic.md:150
 /** Register `n` = n op b at 32 bits (only the flags, for cmp). */
 function aluRegisters32(cpu: CPU, operation: number, n: number, b: number): void {
   const result = alu(cpu, operation, cpu.regs[n], b, 4);
@@ -135,7 +132,7 @@ export function aluRegImm32(cpu: CPU, insn: Insn): void {
 function aluAccImm32(cpu: CPU, insn: Insn): void {
   aluRegisters32(cpu, insn.op, EAX, insn.imm);
 }
-// from book/cpu-arithmetic.md:188
+// from book/cpu-arithmetic.md:185
 function aluMemReg32(cpu: CPU, insn: Insn): void {
   updateMemory(cpu, insn, 4, cpu.regs[insn.reg]);
 }
@@ -160,7 +157,7 @@ function aluAccImm8(cpu: CPU, insn: Insn): void {
 const ifSize32 = (register: Handler, memory: Handler) => (insn: Insn) =>
   (insn.size !== 4 ? undefined : insn.rm >= 0 ? register : memory);
 const if32 = (handler: Handler) => (insn: Insn) => (insn.size === 4 ? handler : undefined);
-// from book/cpu-arithmetic.md:222
+// from book/cpu-arithmetic.md:219
 const INC = 0, DEC = 1;
 
 /** a + 1 or a - 1 at `size` bytes, with the flags of inc and dec. */
@@ -197,7 +194,7 @@ function incDecReg(cpu: CPU, insn: Insn): void {
 export function incDecReg32(cpu: CPU, insn: Insn): void {
   cpu.regs[insn.reg] = incDec(cpu, insn.op, cpu.regs[insn.reg], 4);
 }
-// from book/cpu-arithmetic.md:261
+// from book/cpu-arithmetic.md:258
 function notRm(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   if (insn.rm >= 0) {
@@ -224,7 +221,7 @@ function negRm(cpu: CPU, insn: Insn): void {
     cpu.recordSub(0, a, result, size * 8);
   }
 }
-// from book/cpu-arithmetic.md:301
+// from book/cpu-arithmetic.md:300
 const oneByte: Record<number, OpcodeEntry> = {};
 for (let operation = 0; operation < 8; operation++) {
   const base = operation * 8;
@@ -258,10 +255,7 @@ const unaryGroup = (b: "b" | "v") => group([
   op("test", `E${b},I${b === "b" ? "b" : "z"}`, testRmImm),
   op("not", `E${b}`, notRm, { lockable: true }),
   op("neg", `E${b}`, negRm, { lockable: true }),
-  op("mul", `E${b}`, mulOne),
-  op("imul", `E${b}`, imulOne),
-  op("div", `E${b}`, divide),
-  op("idiv", `E${b}`, idivide),
+  undefined, undefined, undefined, undefined,
 ]);
 oneByte[0xf6] = unaryGroup("b");
 oneByte[0xf7] = unaryGroup("v");
@@ -270,14 +264,10 @@ oneByte[0xfe] = group([
   op("dec", "Eb", incDecRm, { op: DEC, lockable: true }),
   undefined, undefined, undefined, undefined, undefined, undefined,
 ]);
+oneByte[0xff] = group([
+  op("inc", "Ev", incDecRm, { op: INC, lockable: true }),
+  op("dec", "Ev", incDecRm, { op: DEC, lockable: true }),
+  undefined, undefined, undefined, undefined, undefined, undefined,
+]);
 
-export const arithmeticOpcodes: OpcodeFragment = {
-  oneByte,
-  twoByte: {
-    0xaf: op("imul", "Gv,Ev", imulTwo),
-  },
-};
-
-/** inc/dec E for the FF group, which the control-flow chapter assembles. */
-export const incE = op("inc", "Ev", incDecRm, { op: INC, lockable: true });
-export const decE = op("dec", "Ev", incDecRm, { op: DEC, lockable: true });
+export const arithmeticOpcodes: OpcodeFragment = { oneByte };

@@ -6,7 +6,7 @@ import type { Insn } from "./insn.ts";
 import { INVALID_OPCODE } from "./faults.ts";
 import { group, op, type OpcodeFragment } from "./opcodes.ts";
 import { EAX, EBX, ECX, EDX, ZF } from "./registers.ts";
-import { sizeMask } from "./arithmetic.ts";
+import { sizeMask } from "./operands.ts";
 // from book/cpu-atomics.md:44
 /** cmpxchg E, G (0F B0 B1). */
 function cmpxchg(cpu: CPU, insn: Insn): void {

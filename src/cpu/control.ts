@@ -4,16 +4,15 @@
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, group, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
-import {
-  AC, AF, CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, ID, IF, IOPL, NT, OF, PF, SF, SS, TF, ZF,
-} from "./registers.ts";
-import { decE, incE, sizeMask } from "./arithmetic.ts";
-import { callFarIndirect, jmpFarIndirect, loadSegment } from "./segments.ts";
+import { CF, CS, DF, EAX, EBP, EBX, ECX, EDX, ESP, IF, IOPL, SS } from "./registers.ts";
+import { sizeMask } from "./operands.ts";
+import { writableFlags } from "./flags.ts";
+import { loadSegment } from "./segments.ts";
 import { enableInterrupts, softwareInterrupt } from "./interrupts.ts";
 import { BOUND_RANGE, BREAKPOINT, GENERAL_PROTECTION, INVALID_OPCODE, OVERFLOW } from "./faults.ts";
 import { STOP_HALT } from "./stop.ts";
 import { CR4_TSD } from "./paging.ts";
-// from book/cpu-control.md:62
+// from book/cpu-control.md:61
 function pushReg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.readReg(insn.opcode & 7, insn.size), insn.size);
 }
@@ -40,7 +39,7 @@ function popRm(cpu: CPU, insn: Insn): void {
     throw fault;
   }
 }
-// from book/cpu-control.md:97
+// from book/cpu-control.md:96
 function pushSeg(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.segSelector[insn.op], insn.size);
 }
@@ -50,7 +49,7 @@ function popSeg(cpu: CPU, insn: Insn): void {
   loadSegment(cpu, insn.op, selector);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size);
 }
-// from book/cpu-control.md:112
+// from book/cpu-control.md:111
 function pusha(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const sp = cpu.regs[ESP] & cpu.stackMask;
@@ -65,25 +64,17 @@ function popa(cpu: CPU, insn: Insn): void {
   for (const n of [7, 6, 5, 3, 2, 1, 0]) cpu.writeReg(n, size, values[7 - n]);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + 8 * size);
 }
-// from book/cpu-control.md:139
+// from book/cpu-control.md:138
 function pushf(cpu: CPU, insn: Insn): void {
   cpu.push(cpu.eflags() & 0xfcffff & sizeMask(insn.size), insn.size);
 }
 
-/** The EFLAGS bits popf and iret may change at the current privilege. */
-export function writableFlags(cpu: CPU): number {
-  let mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT | AC | ID;
-  const iopl = (cpu.flags & IOPL) >> 12;
-  if (cpu.cpl <= iopl) mask |= IF;
-  if (cpu.cpl === 0) mask |= IOPL;
-  return mask;
-}
-
+// from book/cpu-control.md:159
 function popf(cpu: CPU, insn: Insn): void {
   const value = cpu.pop(insn.size);
   cpu.setEflags(value, writableFlags(cpu) & sizeMask(insn.size));
 }
-// from book/cpu-control.md:173
+// from book/cpu-control.md:180
 function enter(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const frameSize = insn.imm & 0xffff;
@@ -115,7 +106,7 @@ function leave(cpu: CPU, insn: Insn): void {
   cpu.setStackPointer(bp + insn.size);
   cpu.writeReg(EBP, insn.size, value);
 }
-// from book/cpu-control.md:224
+// from book/cpu-control.md:231
 function target(cpu: CPU, insn: Insn, destination: number): number {
   return insn.size === 2 ? destination & 0xffff : destination | 0;
 }
@@ -149,7 +140,7 @@ function ret(cpu: CPU, insn: Insn): void {
   cpu.jumpTo(destination);
   cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + insn.size + (insn.opcode === 0xc2 ? insn.imm : 0));
 }
-// from book/cpu-control.md:272
+// from book/cpu-control.md:279
 function loop(cpu: CPU, insn: Insn): void {
   let count: number;
   if (insn.addr16) {
@@ -169,7 +160,7 @@ function jcxz(cpu: CPU, insn: Insn): void {
   const count = insn.addr16 ? cpu.regs16[ECX << 1] : cpu.regs[ECX];
   if (count === 0) cpu.jumpTo(target(cpu, insn, cpu.eip + insn.imm));
 }
-// from book/cpu-control.md:302
+// from book/cpu-control.md:309
 function intN(cpu: CPU, insn: Insn): void {
   softwareInterrupt(cpu, insn.imm & 0xff);
 }
@@ -194,7 +185,7 @@ function bound(cpu: CPU, insn: Insn): void {
   const high = extend(cpu.readMemory(highAddress, size));
   if (index < low || index > high) throw cpu.fault(BOUND_RANGE);
 }
-// from book/cpu-control.md:348
+// from book/cpu-control.md:355
 function flagOperation(cpu: CPU, insn: Insn): void {
   switch (insn.opcode) {
     case 0xf5: cpu.setEflags(cpu.carry() ^ 1, CF); break; // cmc
@@ -220,7 +211,7 @@ function hlt(cpu: CPU): void {
   cpu.stopReason = STOP_HALT;
   cpu.attention = 1;
 }
-// from book/cpu-control.md:397
+// from book/cpu-control.md:404
 /** CPUID leaf 1 EDX bits. */
 export const CPUID_FPU = 1 << 0, CPUID_TSC = 1 << 4, CPUID_MSR = 1 << 5, CPUID_CX8 = 1 << 8, CPUID_SEP = 1 << 11,
   CPUID_CMOV = 1 << 15, CPUID_MMX = 1 << 23, CPUID_FXSR = 1 << 24, CPUID_SSE = 1 << 25;
@@ -240,16 +231,16 @@ function cpuid(cpu: CPU): void {
   cpu.regs[ECX] = 0;
   cpu.regs[EDX] = cpu.cpuidFeatures;
 }
-// from book/cpu-control.md:431
+// from book/cpu-control.md:438
 function rdtsc(cpu: CPU): void {
-  // from book/cpu-paging.md:467 <<check whether rdtsc is allowed>>
+  // from book/cpu-paging.md:466 <<check whether rdtsc is allowed>>
   if (cpu.cr4 & CR4_TSD && cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
-  // from book/cpu-control.md:433
+  // from book/cpu-control.md:440
   const count = cpu.timestamp();
   cpu.regs[EAX] = Number(BigInt.asIntN(32, count));
   cpu.regs[EDX] = Number(BigInt.asIntN(32, count >> 32n));
 }
-// from book/cpu-control.md:483
+// from book/cpu-control.md:493
 function invalid(cpu: CPU): void {
   throw cpu.fault(INVALID_OPCODE);
 }
@@ -267,7 +258,7 @@ const prefetchGroup: OpcodeEntry = {
   ]),
   registerForms: new Array<OpcodeEntry>(64).fill(hintNop),
 };
-// from book/cpu-control.md:505
+// from book/cpu-control.md:515
 const oneByte: Record<number, OpcodeEntry> = {
   0x06: op("push", "ES", pushSeg, { op: 0, size: "v" }),
   0x07: op("pop", "ES", popSeg, { op: 0, size: "v" }),
@@ -307,7 +298,7 @@ const oneByte: Record<number, OpcodeEntry> = {
   0xfb: op("sti", "", interruptFlag),
   0xfc: op("cld", "", flagOperation),
   0xfd: op("std", "", flagOperation),
-  0xff: group([incE, decE, op("call", "Ev", callRm), callFarIndirect, op("jmp", "Ev", jmpRm), jmpFarIndirect, op("push", "Ev", pushRm), undefined]),
+  0xff: group([undefined, undefined, op("call", "Ev", callRm), undefined, op("jmp", "Ev", jmpRm), undefined, op("push", "Ev", pushRm), undefined]),
 };
 for (let r = 0; r < 8; r++) {
   oneByte[0x50 + r] = op("push", "Zv", pushReg);

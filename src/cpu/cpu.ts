@@ -104,13 +104,13 @@ export class CPU {
   fetchEipBase = 0;
   /** The physical page of the last fetch that looked (for the crossing cache's keys). */
   private fetchPhysicalPage = 0;
-  // from book/cpu-operands.md:182 <<the CPU's other state>>
+  // from book/cpu-operands.md:191 <<the CPU's other state>>
   /** -1 for a 32-bit stack segment, 0xFFFF for a 16-bit one. */
   stackMask = -1;
-  // from book/cpu-control.md:419 <<the CPU's other state>>
+  // from book/cpu-control.md:426 <<the CPU's other state>>
   /** CPUID leaf 1 EDX: the features implemented. */
   cpuidFeatures = (1 << 4) | (1 << 8) | (1 << 15); // TSC, CX8, CMOV
-  // from book/cpu-control.md:441 <<the CPU's other state>>
+  // from book/cpu-control.md:448 <<the CPU's other state>>
   /** The time-stamp counter; by default, one tick per instruction retired. */
   timestamp: () => bigint = () => BigInt(this.instructions);
   // from book/cpu-segments.md:70 <<the CPU's other state>>
@@ -154,13 +154,13 @@ export class CPU {
   // from book/cpu-interrupts.md:54 <<the CPU's other state>>
   /** Called after each delivery through the IDT (vector, error code or -1, saved eip); for tracers. */
   onDeliver: ((vector: number, errorCode: number, eip: number) => void) | undefined = undefined;
-  // from book/cpu-interrupts.md:426 <<the CPU's other state>>
+  // from book/cpu-interrupts.md:418 <<the CPU's other state>>
   /** Called before every instruction while set (the instruction tracer). */
   instructionHook: ((cpu: CPU) => void) | undefined = undefined;
-  // from book/cpu-paging.md:245 <<the CPU's other state>>
+  // from book/cpu-paging.md:244 <<the CPU's other state>>
   /** DR0-DR7: DR6 and DR7 keep their fixed bits (the debug registers' chapter). */
   readonly debugRegisters = new Int32Array(8);
-  // from book/cpu-paging.md:457 <<the CPU's other state>>
+  // from book/cpu-paging.md:456 <<the CPU's other state>>
   sysenterCs = 0;
   sysenterEsp = 0;
   sysenterEip = 0;
@@ -230,7 +230,7 @@ export class CPU {
     this.setFlatSegments(0x08, 0x10, 0);
     this.cr0 = 0x11; // PE and ET: protected mode, as a multiboot loader leaves it
     this.flags = FLAGS_ALWAYS_ONE | IF;
-    // from book/cpu-paging.md:374 <<start in a flat 32-bit state>>
+    // from book/cpu-paging.md:373 <<start in a flat 32-bit state>>
     this.cpuidFeatures |= (1 << 5) | (1 << 11); // CPUID_MSR and CPUID_SEP: this chapter provides them
     // from book/cpu-debug.md:516 <<start in a flat 32-bit state>>
     resetDebugRegisters(this);
@@ -351,7 +351,7 @@ export class CPU {
       if (this.codePages[pa >>> 12]) this.forgetCode(pa >>> 12);
     }
   }
-  // from book/cpu-flags.md:72 <<CPU methods>>
+  // from book/cpu-flags.md:75 <<CPU methods>>
   /** CF as 0 or 1. */
   carry(): number {
     if (!(this.lazyFlags & CF)) return this.flags & CF;
@@ -373,7 +373,7 @@ export class CPU {
     if (!(this.lazyFlags & AF)) return this.flags & AF;
     return (this.lazyA ^ this.lazyB ^ this.lazyResult) & AF;
   }
-  // from book/cpu-flags.md:98 <<CPU methods>>
+  // from book/cpu-flags.md:101 <<CPU methods>>
   /** ZF as 0 or 1. */
   zero(): number {
     if (!(this.lazyFlags & ZF)) return (this.flags >> 6) & 1;
@@ -391,7 +391,7 @@ export class CPU {
     if (!(this.lazyFlags & PF)) return this.flags & PF;
     return parity[this.lazyResult & 0xff];
   }
-  // from book/cpu-flags.md:123 <<CPU methods>>
+  // from book/cpu-flags.md:126 <<CPU methods>>
   /** EFLAGS with every flag computed. */
   eflags(): number {
     if (this.lazyFlags === 0) return this.flags;
@@ -406,7 +406,7 @@ export class CPU {
     this.lazyFlags = 0;
     if (this.pendingInterrupt >= 0 || this.flags & (TF | RF)) this.attention = 1;
   }
-  // from book/cpu-flags.md:150 <<CPU methods>>
+  // from book/cpu-flags.md:153 <<CPU methods>>
   recordAdd(a: number, b: number, result: number, bits: number, lazy: number = ARITHMETIC_FLAGS): void {
     this.lazyOp = LAZY_ADD;
     this.lazyA = a;
@@ -444,7 +444,7 @@ export class CPU {
       this.lazyFlags &= ~CF;
     }
   }
-  // from book/cpu-flags.md:215 <<CPU methods>>
+  // from book/cpu-flags.md:218 <<CPU methods>>
   /** Condition code 0..15 (o, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g). */
   condition(code: number): boolean {
     let result: number;
@@ -525,7 +525,7 @@ export class CPU {
     this.fetchEipBase = (this.eip - offset) | 0;
     if (this.debugTraps !== undefined && checkCodeBreakpoints(this, linear, physicalPage)) this.fetchPage = NO_CODE;
     const insn = page?.[offset] ?? this.decodeAt(linear, offset, page);
-    // from book/cpu-segments.md:309 <<check an instruction against the code segment>>
+    // from book/cpu-segments.md:332 <<check an instruction against the code segment>>
     if (this.codeLimitChecked && (this.eip >>> 0) + insn.length - 1 > this.segLimit[CS]) {
       throw this.fault(GENERAL_PROTECTION, 0);
     }
@@ -655,7 +655,7 @@ export class CPU {
   // from book/cpu-operands.md:44 <<CPU methods>>
   /** seg:offset as a linear address, for an access of `size` bytes. */
   linear(seg: number, offset: number, size: number, write: boolean): number {
-    // from book/cpu-segments.md:272 <<check an access against its segment>>
+    // from book/cpu-segments.md:295 <<check an access against its segment>>
     if ((write ? this.segFastWrite : this.segFastRead)[seg] === 0) checkSegment(this, seg, offset, size, write);
     // from book/cpu-operands.md:47 <<CPU methods>>
     return (this.segBase[seg] + offset) | 0;
@@ -725,7 +725,7 @@ export class CPU {
     else if (size === 2) this.write16(linear, value);
     else this.write8(linear, value);
   }
-  // from book/cpu-operands.md:154 <<CPU methods>>
+  // from book/cpu-operands.md:163 <<CPU methods>>
   /** Pushes `size` bytes of `value`. */
   push(value: number, size: number): void {
     const sp = (this.regs[ESP] - size) & this.stackMask;
@@ -766,15 +766,15 @@ export class CPU {
       if (this.tlbWrite[linear >>> 12] === -1) translate(this, linear, true);
     }
   }
-  // from book/cpu-control.md:215 <<CPU methods>>
+  // from book/cpu-control.md:222 <<CPU methods>>
   /** Sets eip to `target` (already truncated to the operand size). */
   jumpTo(target: number): void {
-    // from book/cpu-segments.md:305 <<check a jump target against the code segment>>
+    // from book/cpu-segments.md:328 <<check a jump target against the code segment>>
     if (this.codeLimitChecked && target >>> 0 > this.segLimit[CS]) throw this.fault(GENERAL_PROTECTION, 0);
-    // from book/cpu-control.md:218 <<CPU methods>>
+    // from book/cpu-control.md:225 <<CPU methods>>
     this.eip = target;
   }
-  // from book/cpu-interrupts.md:368 <<CPU methods>>
+  // from book/cpu-interrupts.md:360 <<CPU methods>>
   /** Raises the interrupt line with `vector` (one line: a newer request replaces it). */
   requestInterrupt(vector: number): void {
     this.pendingInterrupt = vector;
@@ -786,7 +786,7 @@ export class CPU {
     this.interruptShadow = true;
     this.attention = 1;
   }
-  // from book/cpu-interrupts.md:431 <<CPU methods>>
+  // from book/cpu-interrupts.md:423 <<CPU methods>>
   /** Installs or removes the instruction hook. */
   setInstructionHook(hook: ((cpu: CPU) => void) | undefined): void {
     this.instructionHook = hook;

@@ -6,6 +6,7 @@ import { instructionTooLong } from "./faults.ts";
 import { Insn } from "./insn.ts";
 import type { OpcodeEntry } from "./opcodes.ts";
 import { ESP, reg16Names, reg32Names, reg8Names, segmentNames } from "./registers.ts";
+import { hex } from "./hex.ts";
 
 /** objdump's two dialects: AT&T, its default, and Intel (`-M intel`). */
 export type Syntax = "att" | "intel";
@@ -24,20 +25,20 @@ export function disassemble(
   bytes: Uint8Array, offset: number, address: number, syntax: Syntax = "att",
 ): Disassembly {
   if (offset >= bytes.length) throw new RangeError(`no instruction at offset ${offset} of ${bytes.length} bytes`);
-  // from book/cpu-disassembler.md:1036 <<find the fwaits objdump folds into the instruction>>
+  // from book/cpu-disassembler.md:1045 <<find the fwaits objdump folds into the instruction>>
   const scan = scanForWaits(bytes, offset);
   if (scan.waits.length > 0 && scan.next < 0) {
-    // from book/cpu-disassembler.md:109 <<an instruction cut off by the end of the data>>
+    // from book/cpu-disassembler.md:110 <<an instruction cut off by the end of the data>>
     const first = bytes[offset];
     return { text: prefixNames[first] ?? (first === 0x9b ? "fwait" : ".byte " + hex(first)), length: 1 };
-  // from book/cpu-disassembler.md:1039 <<find the fwaits objdump folds into the instruction>>
+  // from book/cpu-disassembler.md:1048 <<find the fwaits objdump folds into the instruction>>
   }
   if (scan.waits.length === 2 && scan.prefixes > 0 && scan.next >= 0 && !isEscape(scan.next)) {
     const words = [...bytes.subarray(offset + 1, scan.waits[1])].map((byte) => prefixNames[byte] + " ");
     return { text: words.join("") + "fwait", length: scan.prefixes + 1 };
   }
   const waits = isEscape(scan.next) ? scan.waits : NO_WAITS.waits;
-  // from book/cpu-disassembler.md:66
+  // from book/cpu-disassembler.md:67
   const fetch = (k: number) => {
     let at = offset + k;
     for (const wait of waits) if (at >= wait) at++;
@@ -47,7 +48,7 @@ export function disassemble(
   let insn: Insn;
   try {
     insn = decode(fetch, new Insn(neverRun), true);
-    // from book/cpu-disassembler.md:1076 <<read the operand of an x87 form the tables leave out>>
+    // from book/cpu-disassembler.md:1085 <<read the operand of an x87 form the tables leave out>>
     if (!insn.entry && isEscape(insn.opcode) && insn.modrm >= 0 && insn.modrm < 0xc0) {
       const modrmAt = insn.length - 1;
       const neighbour = decode((k) => (k === modrmAt ? fetch(k) & 0xc7 : fetch(k)), new Insn(neverRun), true);
@@ -56,19 +57,19 @@ export function disassemble(
         insn = neighbour;
       }
     }
-    // from book/cpu-disassembler.md:76
-    // from book/cpu-disassembler.md:809 <<count the third byte of a three-byte opcode>>
+    // from book/cpu-disassembler.md:77
+    // from book/cpu-disassembler.md:818 <<count the third byte of a three-byte opcode>>
     if (!insn.entry && (insn.opcode === 0x138 || insn.opcode === 0x13a)) {
       fetch(insn.length);
       insn.length++;
     }
-  // from book/cpu-disassembler.md:77
+  // from book/cpu-disassembler.md:78
   } catch (error) {
     if (error !== END_OF_DATA) throw error;
-    // from book/cpu-disassembler.md:109 <<an instruction cut off by the end of the data>>
+    // from book/cpu-disassembler.md:110 <<an instruction cut off by the end of the data>>
     const first = bytes[offset];
     return { text: prefixNames[first] ?? (first === 0x9b ? "fwait" : ".byte " + hex(first)), length: 1 };
-  // from book/cpu-disassembler.md:80
+  // from book/cpu-disassembler.md:81
   }
   insn.length += waits.length;
   return render(insn, address, syntax === "intel", waits.length > 0);
@@ -86,7 +87,7 @@ export function formatInstruction(insn: Insn, address: number, syntax: Syntax = 
 function neverRun(): void {
   throw new Error("a disassembled instruction was executed");
 }
-// from book/cpu-disassembler.md:135
+// from book/cpu-disassembler.md:136
 const prefixNames: Record<number, string> = {
   0x26: "es", 0x2e: "cs", 0x36: "ss", 0x3e: "ds", 0x64: "fs", 0x65: "gs",
   0x66: "data16", 0x67: "addr16", 0xf0: "lock", 0xf2: "repnz", 0xf3: "repz",
@@ -151,11 +152,7 @@ class Listing {
     this.selectorOperand = entry.operands.includes("Sw") || selectorInstructions.has(entry.mnemonic);
   }
 }
-// from book/cpu-disassembler.md:215
-function hex(value: number): string {
-  return "0x" + value.toString(16);
-}
-
+// from book/cpu-disassembler.md:228
 function signedHex(value: number): string {
   return value < 0 ? "-0x" + (-value).toString(16) : "0x" + value.toString(16);
 }
@@ -173,7 +170,7 @@ function generalRegister(l: Listing, n: number, size: number): string {
 function immediate(l: Listing, value: number): string {
   return l.intel ? hex(value) : "$" + hex(value);
 }
-// from book/cpu-disassembler.md:247
+// from book/cpu-disassembler.md:256
 const ptrNames: Record<number, string> = {
   1: "BYTE PTR ", 2: "WORD PTR ", 4: "DWORD PTR ", 6: "FWORD PTR ", 8: "QWORD PTR ", 10: "TBYTE PTR ",
 };
@@ -192,7 +189,7 @@ function segmentOverride(l: Listing): string {
   l.usedSeg = true;
   return register(l, segmentNames[l.activeSeg]) + ":";
 }
-// from book/cpu-disassembler.md:281
+// from book/cpu-disassembler.md:290
 function memory32(l: Listing, mod: number): string {
   const insn = l.insn;
   const hasSib = (insn.modrm & 7) === 4;
@@ -218,7 +215,7 @@ function memory32(l: Listing, mod: number): string {
   if (showIndex) text += ",%" + index + "," + (1 << insn.scale);
   return text + ")";
 }
-// from book/cpu-disassembler.md:315
+// from book/cpu-disassembler.md:324
 const index16Names = ["si", "di", "si", "di"];
 
 function memory16(l: Listing, mod: number): string {
@@ -238,7 +235,7 @@ function memory16(l: Listing, mod: number): string {
   }
   return seg + shownDisp + "(%" + base + (index ? ",%" + index : "") + ")";
 }
-// from book/cpu-disassembler.md:343
+// from book/cpu-disassembler.md:352
 function stringOperand(l: Listing, source: boolean, size: number): string {
   l.usedAddr = true;
   let seg = "es";
@@ -249,7 +246,7 @@ function stringOperand(l: Listing, source: boolean, size: number): string {
   const name = (source ? "esi" : "edi").slice(l.addr16 ? 1 : 0);
   return l.intel ? ptrNames[size] + seg + ":[" + name + "]" : "%" + seg + ":(%" + name + ")";
 }
-// from book/cpu-disassembler.md:371
+// from book/cpu-disassembler.md:380
 const selectorInstructions = new Set(["sldt", "str", "smsw", "lar", "lsl"]);
 
 const fixedRegisters: Record<string, string> = {
@@ -278,7 +275,7 @@ function operandSize(l: Listing, code: string): number {
     default: return 0;
   }
 }
-// from book/cpu-disassembler.md:412
+// from book/cpu-disassembler.md:421
 const BAD = "(bad)";
 
 function operand(l: Listing, code: string): string {
@@ -311,10 +308,10 @@ function operand(l: Listing, code: string): string {
       return immediate(l, size === 4 ? value >>> 0 : value & ((1 << (8 * size)) - 1));
     }
     case "J": {
-      // from book/cpu-disassembler.md:480 <<a branch target>>
+      // from book/cpu-disassembler.md:489 <<a branch target>>
       const target = l.address + insn.length + insn.imm;
       return hex(code !== "Jb" && l.vSize === 2 ? target & 0xffff : target >>> 0);
-    // from book/cpu-disassembler.md:445
+    // from book/cpu-disassembler.md:454
     }
     case "A": {
       const offset = l.vSize === 2 ? insn.imm & 0xffff : insn.imm >>> 0;
@@ -332,7 +329,7 @@ function operand(l: Listing, code: string): string {
   }
   throw new Error(`the disassembler does not know the operand code "${code}" of ${l.entry.mnemonic}`);
 }
-// from book/cpu-disassembler.md:500
+// from book/cpu-disassembler.md:509
 const aliases: Record<string, string> = {
   sal: "shl", cwde: "cbw", cdq: "cwd", iretd: "iret", lret: "retf", callf: "call", jmpf: "jmp",
   lcall: "call", ljmp: "jmp", pushad: "pusha", popad: "popa", pushfd: "pushf", popfd: "popf",
@@ -353,7 +350,7 @@ function baseName(mnemonic: string): string {
 
 /** Conditions by number, as the j, set and cmov families are named. */
 const conditionNames = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"];
-// from book/cpu-disassembler.md:527
+// from book/cpu-disassembler.md:536
 interface Shape {
   far: boolean;
   nearIndirect: boolean;
@@ -373,7 +370,7 @@ function shapeOf(name: string, codes: readonly string[]): Shape {
     hintable: relative && (name === "j" || name === "jecxz" || name.startsWith("loop")),
   };
 }
-// from book/cpu-disassembler.md:573
+// from book/cpu-disassembler.md:582
 /** Names that take a w under a 66 prefix, and only then. */
 const wordWith66 = new Set(["push", "pop", "pusha", "popa", "pushf", "popf", "ret", "retf", "iret",
   "enter", "leave", "call", "jmp"]);
@@ -406,7 +403,7 @@ function attName(l: Listing, name: string, shape: Shape, word: boolean): string 
   const size = operandSize(l, memoryCode);
   return name + (size === 1 ? "b" : size === 2 ? "w" : "l");
 }
-// from book/cpu-disassembler.md:610
+// from book/cpu-disassembler.md:619
 function isMemory(l: Listing, code: string): boolean {
   if (code in fixedRegisters) return false;
   if (code[0] === "E" || code[0] === "M") return l.insn.rm < 0;
@@ -426,7 +423,7 @@ function showsSize(l: Listing, code: string): boolean {
   if (code in fixedRegisters) return true;
   return isGeneralRegister(l, code) || code[0] === "S" || code[0] === "C" || code[0] === "D";
 }
-// from book/cpu-disassembler.md:643
+// from book/cpu-disassembler.md:652
 function intelName(l: Listing, name: string, shape: Shape, word: boolean): string {
   const { insn, entry } = l;
   const codes = entry.operands;
@@ -441,7 +438,7 @@ function intelName(l: Listing, name: string, shape: Shape, word: boolean): strin
   const sized = codes.some((code) => isGeneralRegister(l, code) || isMemory(l, code));
   return wordWith66.has(name) && word && !sized && !shape.far ? name + "w" : name;
 }
-// from book/cpu-disassembler.md:675
+// from book/cpu-disassembler.md:684
 function followsOperandSize(l: Listing, code: string): boolean {
   if (code === "eAX" || code === "Ibs") return true;
   if (code in fixedRegisters || code in x87Memory || code.length < 2) return false;
@@ -455,16 +452,16 @@ function usesOperandSize(l: Listing, name: string): boolean {
   if (descriptorTables.has(name)) return true;
   return l.entry.size === "v" && !(codes.length === 1 && codes[0] === "Jb") && !l.selectorOperand;
 }
-// from book/cpu-disassembler.md:856
+// from book/cpu-disassembler.md:865
 /** D8 to DF, the bytes that open every x87 instruction. */
 function isEscape(opcode: number): boolean {
   return opcode >= 0xd8 && opcode <= 0xdf;
 }
-// from book/cpu-disassembler.md:870
+// from book/cpu-disassembler.md:879
 function stackRegister(l: Listing, code: string): string {
   return register(l, code === "ST" ? "st" : `st(${l.insn.rm})`);
 }
-// from book/cpu-disassembler.md:889
+// from book/cpu-disassembler.md:898
 /** Each x87 memory operand: its size in bytes (0: none to show) and AT&T's letter for it. */
 const x87Memory: Record<string, { size: number; suffix: string }> = {
   Mfs: { size: 4, suffix: "s" }, Mfd: { size: 8, suffix: "l" }, Mft: { size: 10, suffix: "t" },
@@ -472,7 +469,7 @@ const x87Memory: Record<string, { size: number; suffix: string }> = {
   Mbcd: { size: 10, suffix: "" }, Mw: { size: 2, suffix: "" }, Menv: { size: 0, suffix: "" },
   Mstate: { size: 0, suffix: "" },
 };
-// from book/cpu-disassembler.md:926
+// from book/cpu-disassembler.md:935
 /** The no-wait forms, which drop their n after an fwait: fnstsw becomes fstsw. */
 const noWaitForms = new Set(["fnstenv", "fnstcw", "fnsave", "fnstsw", "fneni", "fndisi", "fnclex", "fninit", "fnsetpm"]);
 
@@ -490,7 +487,7 @@ function x87Name(l: Listing, name: string): string {
   }
   return text;
 }
-// from book/cpu-disassembler.md:981
+// from book/cpu-disassembler.md:990
 /** What objdump's prefix scan found at an instruction: its 9Bs and other prefixes, and what ended it. */
 interface WaitScan {
   /** The offsets of the 9B bytes, in order. */
@@ -523,26 +520,26 @@ function scanForWaits(bytes: Uint8Array, offset: number): WaitScan {
   }
   return waits ? { waits, prefixes, next: at < bytes.length ? bytes[at] : -1 } : NO_WAITS;
 }
-// from book/cpu-disassembler.md:1071
+// from book/cpu-disassembler.md:1080
 /** What a memory form of an escape that the tables leave out prints as. */
 const reservedMemoryForm: OpcodeEntry = { mnemonic: "(bad)", operands: ["M"], exec: neverRun };
-// from book/cpu-disassembler.md:1108
+// from book/cpu-disassembler.md:1117
 /** enter and bound keep Intel's operand order in AT&T syntax too. */
 const intelOrder = new Set(["enter", "bound"]);
 
 function render(insn: Insn, address: number, intel: boolean, waited: boolean): Disassembly {
-  // from book/cpu-disassembler.md:840 <<give up after fourteen prefixes>>
+  // from book/cpu-disassembler.md:849 <<give up after fourteen prefixes>>
   if (insn.prefixes.length >= 14) {
     return { text: insn.prefixes.slice(0, 14).map((byte) => prefixNames[byte]).join(" "), length: 14 };
   }
-  // from book/cpu-disassembler.md:1113
+  // from book/cpu-disassembler.md:1122
   if (!insn.entry) {
-    // from book/cpu-disassembler.md:816 <<print an opcode we do not have>>
+    // from book/cpu-disassembler.md:825 <<print an opcode we do not have>>
     const words = insn.prefixes.map((byte) => prefixNames[byte] + " ").join("");
     const threeByte = insn.opcode === 0x138 || insn.opcode === 0x13a ? 1 : 0;
     const length = insn.exec === instructionTooLong ? 15 : insn.prefixes.length + (insn.opcode > 0xff ? 2 : 1) + threeByte;
     return { text: words + BAD, length };
-  // from book/cpu-disassembler.md:1115
+  // from book/cpu-disassembler.md:1124
   }
   return describe(new Listing(insn, insn.entry, address, intel, waited));
 }
@@ -552,7 +549,7 @@ function describe(l: Listing): Disassembly {
   const codes = entry.operands;
   let name = baseName(entry.mnemonic);
   const shape = shapeOf(name, codes);
-  // from book/cpu-disassembler.md:723 <<prefixes that operands must know about first>>
+  // from book/cpu-disassembler.md:732 <<prefixes that operands must know about first>>
   if (shape.nearIndirect && l.hasDs) {
     l.words[l.lastSeg] = "notrack";
     l.activeSeg = -1;
@@ -562,8 +559,8 @@ function describe(l: Listing): Disassembly {
     l.usedSeg = true;
     hint = l.hasDs ? ",pt" : ",pn";
   }
-  // from book/cpu-disassembler.md:1125
-  // from book/cpu-disassembler.md:766 <<work out the operands>>
+  // from book/cpu-disassembler.md:1134
+  // from book/cpu-disassembler.md:775 <<work out the operands>>
   let operands: string[];
   const cetForm = insn.opcode === 0x11e && l.lastRepz > l.lastRepnz && insn.rm >= 0;
   if (cetForm && (insn.modrm === 0xfb || insn.modrm === 0xfa || insn.reg === 1)) {
@@ -589,17 +586,17 @@ function describe(l: Listing): Disassembly {
   } else {
     operands = codes.map((code) => operand(l, code));
   }
-  // from book/cpu-disassembler.md:1126
+  // from book/cpu-disassembler.md:1135
   if (operands.includes(BAD)) {
-    // from book/cpu-disassembler.md:830 <<an operand the CPU would refuse>>
+    // from book/cpu-disassembler.md:839 <<an operand the CPU would refuse>>
     const words = insn.prefixes.map((byte) => prefixNames[byte] + " ").join("");
     if (name === "cmpxchg8b") return { text: words + name + " " + BAD, length: insn.prefixes.length + 1 };
     return { text: words + BAD, length: insn.prefixes.length + (insn.opcode > 0xff ? 2 : 1) };
-  // from book/cpu-disassembler.md:1128
+  // from book/cpu-disassembler.md:1137
   }
   if (usesOperandSize(l, name)) l.usedData = true;
   const word = l.usedData && l.vSize === 2;
-  // from book/cpu-disassembler.md:735 <<prefixes that change their names>>
+  // from book/cpu-disassembler.md:744 <<prefixes that change their names>>
   if (stringInstructions.includes(name) && name !== "cmps" && name !== "scas" && l.lastRepz >= 0) {
     l.words[l.lastRepz] = "rep";
   }
@@ -613,18 +610,18 @@ function describe(l: Listing): Disassembly {
       l.words[l.lastRepz] = "xrelease";
     }
   }
-  // from book/cpu-disassembler.md:1132
+  // from book/cpu-disassembler.md:1141
   const mnemonic = isEscape(insn.opcode) ? x87Name(l, name)
     : l.intel ? intelName(l, name, shape, word) : attName(l, name, shape, word) + hint;
   if (!l.intel && (shape.nearIndirect || (shape.far && codes[0] !== "Ap"))) operands[0] = "*" + operands[0];
   if (!l.intel && !intelOrder.has(name)) operands.reverse();
-  // from book/cpu-disassembler.md:1153 <<drop the prefixes that were used>>
+  // from book/cpu-disassembler.md:1162 <<drop the prefixes that were used>>
   const dataLookedUpByRep = (insn.opcode === 0x11c && (l.lastRepz >= 0 || l.lastRepnz >= 0)) ||
     (insn.opcode === 0x11e && l.lastRepz > l.lastRepnz);
   if (l.usedData && l.lastData >= 0 && !dataLookedUpByRep) l.words[l.lastData] = "";
   if (l.usedAddr && l.lastAddr >= 0) l.words[l.lastAddr] = "";
   if (l.usedSeg && l.lastSeg >= 0) l.words[l.lastSeg] = "";
-  // from book/cpu-disassembler.md:1137
+  // from book/cpu-disassembler.md:1146
   const shown = operands.filter((text) => text !== "");
   const line = l.words.filter((word) => word !== "").map((word) => word + " ").join("") + mnemonic;
   return { text: shown.length > 0 ? line.padEnd(6) + " " + shown.join(",") : line, length: insn.length };

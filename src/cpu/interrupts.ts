@@ -14,8 +14,8 @@ import { STOP_BUDGET, STOP_EXCEPTION, STOP_INTERRUPT, STOP_SHUTDOWN } from "./st
 import { checkCodeSegment, loadCodeSegment, readSupervisor32, returnFar } from "./segments.ts";
 import { loadStackFromTss, restoreStack, saveStack, stackFromTss } from "./tss.ts";
 import { debugTrapStatus } from "./debug.ts";
-import { sizeMask } from "./arithmetic.ts";
-import { writableFlags } from "./control.ts";
+import { sizeMask } from "./operands.ts";
+import { writableFlags } from "./flags.ts";
 
 export const EVENT_EXCEPTION = 0, EVENT_SOFTWARE = 1, EVENT_EXTERNAL = 2, EVENT_FAULT = 3;
 
@@ -79,7 +79,7 @@ export function deliverInterrupt(cpu: CPU, vector: number, errorCode: number, so
     pushFrame(cpu, eflags, oldCs, oldEip, errorCode, size);
   }
   // from book/cpu-interrupts.md:132
-  // from book/cpu-interrupts.md:281 <<enter the handler>>
+  // from book/cpu-interrupts.md:273 <<enter the handler>>
   cpu.descriptorLow = codeLow;
   cpu.descriptorHigh = codeHigh;
   loadCodeSegment(cpu, selector, codeAddress, newCpl);
@@ -100,7 +100,7 @@ function pushFrame(cpu: CPU, eflags: number, cs: number, eip: number, errorCode:
   cpu.push(eip & mask, size);
   if (errorCode >= 0) cpu.push(errorCode & mask, size);
 }
-// from book/cpu-interrupts.md:307
+// from book/cpu-interrupts.md:299
 /** Delivers an event, or stops the run for it; returns whether the loop may go on. */
 export function takeEvent(cpu: CPU, vector: number, errorCode: number, source: number): boolean {
   for (;;) {
@@ -130,7 +130,7 @@ export function takeEvent(cpu: CPU, vector: number, errorCode: number, source: n
     }
   }
 }
-// from book/cpu-interrupts.md:349
+// from book/cpu-interrupts.md:341
 /** int n, int3, into: stop for the machine, or deliver through the IDT. */
 export function softwareInterrupt(cpu: CPU, vector: number): void {
   if (cpu.stopOnVector[vector]) {
@@ -143,7 +143,7 @@ export function softwareInterrupt(cpu: CPU, vector: number): void {
   }
   deliverInterrupt(cpu, vector, -1, EVENT_SOFTWARE);
 }
-// from book/cpu-interrupts.md:391
+// from book/cpu-interrupts.md:383
 /** Called by the loop when attention is set; returns true to stop. */
 export function serviceAttention(cpu: CPU): boolean {
   if (cpu.stopReason !== STOP_BUDGET) return true;
@@ -170,13 +170,13 @@ export function serviceAttention(cpu: CPU): boolean {
   if (cpu.instructionHook) cpu.instructionHook(cpu);
   return false;
 }
-// from book/cpu-interrupts.md:453
+// from book/cpu-interrupts.md:445
 /** sti: sets IF, with the one-instruction delay. */
 export function enableInterrupts(cpu: CPU): void {
   if (!(cpu.flags & IF)) cpu.inhibitInterrupts();
   cpu.flags |= IF;
 }
-// from book/cpu-interrupts.md:480
+// from book/cpu-interrupts.md:472
 function int1(cpu: CPU): void {
   if (!takeEvent(cpu, DEBUG, -1, EVENT_EXCEPTION)) cpu.attention = 1;
 }

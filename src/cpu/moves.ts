@@ -4,9 +4,9 @@
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { op, group, type Handler, type OpcodeEntry, type OpcodeFragment } from "./opcodes.ts";
-import { AF, CF, EAX, EBX, EDX, PF, reg8Index, SF, ZF } from "./registers.ts";
-import { sizeMask } from "./arithmetic.ts";
-import { GENERAL_PROTECTION, INVALID_OPCODE } from "./faults.ts";
+import { AF, CF, EAX, EBX, EDX, PF, SF, ZF } from "./registers.ts";
+import { sizeMask } from "./operands.ts";
+import { INVALID_OPCODE } from "./faults.ts";
 import { loadSegment } from "./segments.ts";
 
 /** mov E, G (88 89). */

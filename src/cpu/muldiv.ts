@@ -38,7 +38,7 @@ function divide64(high: number, low: number, divisor: number): boolean {
 import type { CPU } from "./cpu.ts";
 import { DIVIDE_ERROR } from "./faults.ts";
 import type { Insn } from "./insn.ts";
-import { op, type OpcodeFragment } from "./opcodes.ts";
+import { group, op, type OpcodeFragment } from "./opcodes.ts";
 import { CF, EAX, EDX, OF } from "./registers.ts";
 
 /** Sets CF and OF to `overflowed`, leaving SF, ZF, AF and PF as they are. */
@@ -47,7 +47,7 @@ function setMultiplyFlags(cpu: CPU, overflowed: boolean): void {
 }
 // from book/cpu-muldiv.md:95
 /** mul E (F6 F7 /4): unsigned, double-width product. */
-export function mulOne(cpu: CPU, insn: Insn): void {
+function mulOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const b = cpu.readE(insn, size);
   if (size === 1) {
@@ -68,7 +68,7 @@ export function mulOne(cpu: CPU, insn: Insn): void {
 }
 
 /** imul E (F6 F7 /5): signed, double-width product. */
-export function imulOne(cpu: CPU, insn: Insn): void {
+function imulOne(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const b = cpu.readE(insn, size);
   if (size === 1) {
@@ -100,7 +100,7 @@ function multiplyLow(cpu: CPU, size: number, a: number, b: number): number {
 }
 
 /** imul G, E (0F AF). */
-export function imulTwo(cpu: CPU, insn: Insn): void {
+function imulTwo(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   cpu.writeReg(insn.reg, size, multiplyLow(cpu, size, cpu.readReg(insn.reg, size), cpu.readE(insn, size)));
 }
@@ -112,7 +112,7 @@ function imulThree(cpu: CPU, insn: Insn): void {
 }
 // from book/cpu-muldiv.md:188
 /** div E (F6 F7 /6). */
-export function divide(cpu: CPU, insn: Insn): void {
+function divide(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const divisor = cpu.readE(insn, size) >>> 0;
   if (divisor === 0) throw cpu.fault(DIVIDE_ERROR);
@@ -136,7 +136,7 @@ export function divide(cpu: CPU, insn: Insn): void {
 }
 
 /** idiv E (F6 F7 /7). */
-export function idivide(cpu: CPU, insn: Insn): void {
+function idivide(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const raw = cpu.readE(insn, size);
   if (raw === 0) throw cpu.fault(DIVIDE_ERROR);
@@ -172,10 +172,23 @@ export function idivide(cpu: CPU, insn: Insn): void {
   // from book/cpu-muldiv.md:233
   }
 }
-// from book/cpu-muldiv.md:268
+// from book/cpu-muldiv.md:269
+const oneOperand = (b: "b" | "v") => group([
+  undefined, undefined, undefined, undefined,
+  op("mul", `E${b}`, mulOne),
+  op("imul", `E${b}`, imulOne),
+  op("div", `E${b}`, divide),
+  op("idiv", `E${b}`, idivide),
+]);
+
 export const multiplyOpcodes: OpcodeFragment = {
   oneByte: {
     0x69: op("imul", "Gv,Ev,Iz", imulThree),
     0x6b: op("imul", "Gv,Ev,Ibs", imulThree),
+    0xf6: oneOperand("b"),
+    0xf7: oneOperand("v"),
+  },
+  twoByte: {
+    0xaf: op("imul", "Gv,Ev", imulTwo),
   },
 };

@@ -3,7 +3,7 @@
 // from book/cpu-segments.md:98
 import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
-import { op, type OpcodeFragment } from "./opcodes.ts";
+import { group, op, type OpcodeFragment } from "./opcodes.ts";
 import { CS, DS, ES, ESP, FS, GS, SS } from "./registers.ts";
 import {
   ACCESS_ACCESSED, ACCESS_BIG, ACCESS_CODE, ACCESS_CONFORMING, ACCESS_EXPAND_DOWN, ACCESS_MASK, ACCESS_PRESENT,
@@ -13,7 +13,7 @@ import {
 import { GENERAL_PROTECTION, INVALID_OPCODE, SEGMENT_NOT_PRESENT, STACK_FAULT } from "./faults.ts";
 import { translate } from "./paging.ts";
 import { loadStackFromTss, restoreStack, saveStack, stackFromTss } from "./tss.ts";
-import { sizeMask } from "./arithmetic.ts";
+import { sizeMask } from "./operands.ts";
 // from book/cpu-segments.md:120
 /** Reads the descriptor `selector` names into cpu.descriptorLow/High; returns its linear address. */
 export function readDescriptor(cpu: CPU, selector: number, faultVector = GENERAL_PROTECTION, errorBits = 0): number {
@@ -68,24 +68,40 @@ export function loadSegment(cpu: CPU, segment: number, selector: number): void {
   const rpl = selector & 3;
   const dpl = dplOf(high);
   if (segment === SS) {
-    const writableData = (high & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
-    if (rpl !== cpu.cpl || dpl !== cpu.cpl || !writableData) throw cpu.fault(GENERAL_PROTECTION, index);
-    if (!(high & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, index);
-  } else {
-    const code = (high & ACCESS_CODE) !== 0;
-    if (!(high & ACCESS_SEGMENT) || (code && !(high & ACCESS_READABLE))) throw cpu.fault(GENERAL_PROTECTION, index);
-    const conforming = code && (high & ACCESS_CONFORMING) !== 0;
-    if (!conforming && (dpl < cpu.cpl || dpl < rpl)) throw cpu.fault(GENERAL_PROTECTION, index);
-    if (!(high & ACCESS_PRESENT)) throw cpu.fault(SEGMENT_NOT_PRESENT, index);
+    checkStackSegment(cpu, selector, cpu.cpl, GENERAL_PROTECTION, index);
+    loadStackSegment(cpu, selector, address);
+    cpu.inhibitInterrupts();
+    return;
   }
+  const code = (high & ACCESS_CODE) !== 0;
+  if (!(high & ACCESS_SEGMENT) || (code && !(high & ACCESS_READABLE))) throw cpu.fault(GENERAL_PROTECTION, index);
+  const conforming = code && (high & ACCESS_CONFORMING) !== 0;
+  if (!conforming && (dpl < cpu.cpl || dpl < rpl)) throw cpu.fault(GENERAL_PROTECTION, index);
+  if (!(high & ACCESS_PRESENT)) throw cpu.fault(SEGMENT_NOT_PRESENT, index);
   markAccessed(cpu, address);
   setSegmentCache(cpu, segment, selector, baseOf(cpu.descriptorLow, high), limitOf(cpu.descriptorLow, high), high);
-  if (segment === SS) {
-    cpu.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
-    cpu.inhibitInterrupts();
-  }
 }
-// from book/cpu-segments.md:229
+// from book/cpu-segments.md:221
+/**
+ * Faults unless the descriptor just read can be the stack at privilege
+ * `cpl`: the selector's RPL and the DPL equal to it and a writable data
+ * segment (else `vector`), and present (else #SS); both with `errorCode`.
+ */
+export function checkStackSegment(cpu: CPU, selector: number, cpl: number, vector: number, errorCode: number): void {
+  const high = cpu.descriptorHigh;
+  const writableData = (high & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
+  if ((selector & 3) !== cpl || dplOf(high) !== cpl || !writableData) throw cpu.fault(vector, errorCode);
+  if (!(high & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, errorCode);
+}
+
+/** Loads ss from the descriptor just read and checked (at `address`), and the stack's size with it. */
+export function loadStackSegment(cpu: CPU, selector: number, address: number): void {
+  markAccessed(cpu, address);
+  const low = cpu.descriptorLow, high = cpu.descriptorHigh;
+  setSegmentCache(cpu, SS, selector, baseOf(low, high), limitOf(low, high), high);
+  cpu.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
+}
+// from book/cpu-segments.md:252
 /** Sets a segment register's selector and hidden cache, and what follows from them. */
 export function setSegmentCache(cpu: CPU, segment: number, selector: number, base: number, limit: number, high: number): void {
   cpu.segSelector[segment] = selector;
@@ -109,7 +125,7 @@ export function setSegmentCache(cpu: CPU, segment: number, selector: number, bas
     }
   }
 }
-// from book/cpu-segments.md:276
+// from book/cpu-segments.md:299
 /** Faults unless seg:[offset, offset + size) may be read (or written). */
 export function checkSegment(cpu: CPU, seg: number, offset: number, size: number, write: boolean): void {
   const access = cpu.segAccess[seg];
@@ -128,7 +144,7 @@ export function checkSegment(cpu: CPU, seg: number, offset: number, size: number
     throw cpu.fault(vector, 0);
   }
 }
-// from book/cpu-segments.md:326
+// from book/cpu-segments.md:349
 /** Reads and checks a code-segment descriptor; returns its address. */
 export function checkCodeSegment(cpu: CPU, selector: number, errorBits = 0): number {
   if ((selector & 0xfffc) === 0) throw cpu.fault(GENERAL_PROTECTION, errorBits);
@@ -148,14 +164,14 @@ export function loadCodeSegment(cpu: CPU, selector: number, address: number, cpl
   setSegmentCache(cpu, CS, (selector & 0xfffc) | cpl, baseOf(low, high), limitOf(low, high), high);
   if (cpl !== cpu.cpl) cpu.setPrivilege(cpl);
 }
-// from book/cpu-segments.md:352
+// from book/cpu-segments.md:375
 function checkDirectTransfer(cpu: CPU, selector: number): void {
   const high = cpu.descriptorHigh;
   const dpl = dplOf(high);
   const allowed = high & ACCESS_CONFORMING ? dpl <= cpu.cpl : (selector & 3) <= cpu.cpl && dpl === cpu.cpl;
   if (!allowed) throw cpu.fault(GENERAL_PROTECTION, selector & 0xfffc);
 }
-// from book/cpu-segments.md:375
+// from book/cpu-segments.md:398
 /** Reads a far pointer from memory: offset (size bytes), then selector. */
 function farPointer(cpu: CPU, insn: Insn): [number, number] {
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -200,7 +216,7 @@ function farTransfer(cpu: CPU, insn: Insn, selector: number, target: number, cal
   }
   cpu.eip = target;
 }
-// from book/cpu-segments.md:432
+// from book/cpu-segments.md:455
 function throughCallGate(cpu: CPU, insn: Insn, gateSelector: number, call: boolean): void {
   const gateLow = cpu.descriptorLow, gateHigh = cpu.descriptorHigh;
   const gateDpl = dplOf(gateHigh);
@@ -269,7 +285,7 @@ function callFarMemory(cpu: CPU, insn: Insn): void {
   const [target, selector] = farPointer(cpu, insn);
   farTransfer(cpu, insn, selector, target, true);
 }
-// from book/cpu-segments.md:511
+// from book/cpu-segments.md:534
 /**
  * The common end of retf and iret: return to cs:eip, popping the outer
  * stack (after `release` more bytes) if cs's RPL is an outer ring.
@@ -291,47 +307,43 @@ export function returnFar(cpu: CPU, selector: number, target: number, size: numb
     cpu.setStackPointer((cpu.regs[ESP] & cpu.stackMask) + popped + release);
     return false;
   }
-  // from book/cpu-segments.md:545 <<return to an outer ring>>
+  // from book/cpu-segments.md:568 <<return to an outer ring>>
   const newEsp = cpu.peek(popped + release, size);
   const newSs = cpu.peek(popped + release + size, size) & 0xffff;
   if ((newSs & 0xfffc) === 0) throw cpu.fault(GENERAL_PROTECTION, 0);
   const ssAddress = readDescriptor(cpu, newSs);
   const ssHigh = cpu.descriptorHigh, ssLow = cpu.descriptorLow;
-  const writableData = (ssHigh & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
-  if ((newSs & 3) !== rpl || dplOf(ssHigh) !== rpl || !writableData) throw cpu.fault(GENERAL_PROTECTION, newSs & 0xfffc);
-  if (!(ssHigh & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, newSs & 0xfffc);
+  checkStackSegment(cpu, newSs, rpl, GENERAL_PROTECTION, newSs & 0xfffc);
   cpu.descriptorLow = codeLow;
   cpu.descriptorHigh = codeHigh;
   loadCodeSegment(cpu, selector, address, rpl);
   cpu.eip = target;
   cpu.descriptorLow = ssLow;
   cpu.descriptorHigh = ssHigh;
-  markAccessed(cpu, ssAddress);
-  setSegmentCache(cpu, SS, newSs, baseOf(ssLow, ssHigh), limitOf(ssLow, ssHigh), ssHigh);
-  cpu.stackMask = ssHigh & ACCESS_BIG ? -1 : 0xffff;
+  loadStackSegment(cpu, newSs, ssAddress);
   cpu.setStackPointer(newEsp + release);
   for (const segment of [ES, DS, FS, GS]) {
     const access = cpu.segAccess[segment];
     const conformingCode = (access & (ACCESS_CODE | ACCESS_CONFORMING)) === (ACCESS_CODE | ACCESS_CONFORMING);
     if ((access & ACCESS_PRESENT) && !conformingCode && dplOf(access) < rpl) setSegmentCache(cpu, segment, 0, 0, 0, 0);
   }
-  // from book/cpu-segments.md:533
+  // from book/cpu-segments.md:556
   return true;
 }
-// from book/cpu-segments.md:571
+// from book/cpu-segments.md:590
 function retFar(cpu: CPU, insn: Insn): void {
   const size = insn.size;
   const target = cpu.peek(0, size);
   const selector = cpu.peek(size, size) & 0xffff;
   returnFar(cpu, selector, target, size, 2 * size, insn.opcode === 0xca ? insn.imm : 0);
 }
-// from book/cpu-segments.md:586
+// from book/cpu-segments.md:605
 function loadFarPointer(cpu: CPU, insn: Insn): void {
   const [offset, selector] = farPointer(cpu, insn);
   loadSegment(cpu, insn.op, selector);
   cpu.writeReg(insn.reg, insn.size, offset);
 }
-// from book/cpu-segments.md:604
+// from book/cpu-segments.md:623
 /** Types lar accepts among system descriptors: TSSs, LDT, gates. */
 const larSystemTypes = new Set([1, 2, 3, 4, 5, 9, 0xb, 0xc]);
 /** Types lsl accepts among system descriptors: TSSs and LDT. */
@@ -373,7 +385,7 @@ function verify(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, ok);
 }
-// from book/cpu-segments.md:666
+// from book/cpu-segments.md:685
 
 function arpl(cpu: CPU, insn: Insn): void {
   const source = cpu.regs16[insn.reg << 1] & 3;
@@ -387,12 +399,12 @@ function arpl(cpu: CPU, insn: Insn): void {
   }
   setZero(cpu, adjust);
 }
-// from book/cpu-segments.md:685
+// from book/cpu-segments.md:704
 /** Sets ZF alone. */
 function setZero(cpu: CPU, on: boolean): void {
   cpu.setEflags(on ? 0x40 : 0, 0x40);
 }
-// from book/cpu-segments.md:698
+// from book/cpu-segments.md:722
 export const segmentOpcodes: OpcodeFragment = {
   oneByte: {
     0x63: op("arpl", "Ew,Gw", arpl),
@@ -402,8 +414,16 @@ export const segmentOpcodes: OpcodeFragment = {
     0xca: op("retf", "Iw", retFar, { size: "v" }),
     0xcb: op("retf", "", retFar, { size: "v" }),
     0xea: op("jmp", "Ap", jmpFarImmediate),
+    0xff: group([
+      undefined, undefined, undefined, op("call", "Mp", callFarMemory),
+      undefined, op("jmp", "Mp", jmpFarMemory), undefined, undefined,
+    ]),
   },
   twoByte: {
+    0x00: group([
+      undefined, undefined, undefined, undefined,
+      op("verr", "Ew", verify, { op: 4 }), op("verw", "Ew", verify, { op: 5 }), undefined, undefined,
+    ]),
     0x02: op("lar", "Gv,Ew", lar),
     0x03: op("lsl", "Gv,Ew", lsl),
     0xb2: op("lss", "Gv,Mp", loadFarPointer, { op: SS }),
@@ -411,10 +431,3 @@ export const segmentOpcodes: OpcodeFragment = {
     0xb5: op("lgs", "Gv,Mp", loadFarPointer, { op: GS }),
   },
 };
-
-/** The far forms of the FF group: call m16:32 (/3) and jmp m16:32 (/5). */
-export const callFarIndirect = op("call", "Mp", callFarMemory);
-export const jmpFarIndirect = op("jmp", "Mp", jmpFarMemory);
-/** verr and verw, for the 0F 00 group. */
-export const verr = op("verr", "Ew", verify, { op: 4 });
-export const verw = op("verw", "Ew", verify, { op: 5 });

@@ -5,7 +5,7 @@ import type { CPU } from "./cpu.ts";
 import type { Insn } from "./insn.ts";
 import { group, op, type Handler, type OpcodeFragment } from "./opcodes.ts";
 import { AF, CF, ECX, OF } from "./registers.ts";
-import { sizeMask } from "./arithmetic.ts";
+import { sizeMask } from "./operands.ts";
 
 export const ROL = 0, ROR = 1, RCL = 2, RCR = 3, SHL = 4, SHR = 5, SAL = 6, SAR = 7;
 

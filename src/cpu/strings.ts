@@ -7,7 +7,7 @@ import { FAULT, GENERAL_PROTECTION } from "./faults.ts";
 import { REP, type Insn } from "./insn.ts";
 import { op, type OpcodeFragment } from "./opcodes.ts";
 import { ARITHMETIC_FLAGS, DF, DS, EAX, ECX, EDI, EDX, ES, ESI, IOPL } from "./registers.ts";
-import { sizeMask } from "./arithmetic.ts";
+import { sizeMask } from "./operands.ts";
 import { readSupervisor16 } from "./segments.ts";
 // from book/cpu-strings.md:50
 /** The source's segment: ds, or the override prefix's. */

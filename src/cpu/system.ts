@@ -11,14 +11,13 @@ import { flushTlb, invalidatePage } from "./tlb.ts";
 import {
   ACCESS_PRESENT, ACCESS_SEGMENT, baseOf, limitOf, TYPE_LDT, TYPE_TSS_AVAILABLE, TYPE_TSS_AVAILABLE_16, typeOf,
 } from "./descriptors.ts";
-import { readDescriptor, setSegmentCache, verr, verw, writeSupervisor32 } from "./segments.ts";
+import { readDescriptor, setSegmentCache, writeSupervisor32 } from "./segments.ts";
 import { debugRegisterAccess, writeDebugRegister } from "./debug.ts";
-import { sizeMask } from "./arithmetic.ts";
 
 function requireRing0(cpu: CPU): void {
   if (cpu.cpl !== 0) throw cpu.fault(GENERAL_PROTECTION, 0);
 }
-// from book/cpu-paging.md:156
+// from book/cpu-paging.md:155
 const CR4_SUPPORTED = CR4_TSD | CR4_DE | CR4_PCE;
 
 function movFromControl(cpu: CPU, insn: Insn): void {
@@ -42,7 +41,7 @@ function movToControl(cpu: CPU, insn: Insn): void {
     default: throw cpu.fault(INVALID_OPCODE);
   }
 }
-// from book/cpu-paging.md:187
+// from book/cpu-paging.md:186
 /** Writes CR0, flushing the TLB when paging or write protection changes. */
 export function writeCr0(cpu: CPU, value: number): void {
   if (value & CR0_PG && !(value & CR0_PE)) throw cpu.fault(GENERAL_PROTECTION, 0);
@@ -54,7 +53,7 @@ export function writeCr0(cpu: CPU, value: number): void {
   cpu.cr0 = value | CR0_ET;
   if (changed & (CR0_PG | CR0_WP)) flushTlb(cpu);
 }
-// from book/cpu-paging.md:207
+// from book/cpu-paging.md:206
 function lmsw(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const value = cpu.readE16(insn);
@@ -70,7 +69,7 @@ function clts(cpu: CPU): void {
   requireRing0(cpu);
   cpu.cr0 &= ~CR0_TS;
 }
-// from book/cpu-paging.md:233
+// from book/cpu-paging.md:232
 function movFromDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   cpu.regs[insn.modrm & 7] = cpu.debugRegisters[debugRegisterAccess(cpu, insn.reg, (cpu.cr4 & CR4_DE) !== 0)];
@@ -80,7 +79,7 @@ function movToDebug(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   writeDebugRegister(cpu, debugRegisterAccess(cpu, insn.reg, (cpu.cr4 & CR4_DE) !== 0), cpu.regs[insn.modrm & 7]);
 }
-// from book/cpu-paging.md:257
+// from book/cpu-paging.md:256
 function loadTableRegister(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -105,7 +104,7 @@ function storeTableRegister(cpu: CPU, insn: Insn): void {
   cpu.write16(cpu.linear(insn.seg, offset, 2, true), limit);
   cpu.write32(cpu.linear(insn.seg, (offset + 2) | 0, 4, true), base);
 }
-// from book/cpu-paging.md:293
+// from book/cpu-paging.md:292
 function lldt(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   const selector = cpu.readE16(insn);
@@ -148,7 +147,7 @@ function storeSelector(cpu: CPU, insn: Insn): void {
   if (insn.rm >= 0 && insn.size === 4) cpu.regs[insn.rm] = selector;
   else cpu.writeE16(insn, selector);
 }
-// from book/cpu-paging.md:345
+// from book/cpu-paging.md:344
 function invlpg(cpu: CPU, insn: Insn): void {
   requireRing0(cpu);
   if (insn.rm >= 0) throw cpu.fault(INVALID_OPCODE);
@@ -158,7 +157,7 @@ function invlpg(cpu: CPU, insn: Insn): void {
 function cacheControl(cpu: CPU): void {
   requireRing0(cpu);
 }
-// from book/cpu-paging.md:393
+// from book/cpu-paging.md:392
 const MSR_TSC = 0x10, MSR_SYSENTER_CS = 0x174, MSR_SYSENTER_ESP = 0x175, MSR_SYSENTER_EIP = 0x176;
 
 function rdmsr(cpu: CPU): void {
@@ -220,12 +219,12 @@ function sysexit(cpu: CPU): void {
   cpu.regs[ESP] = cpu.regs[ECX];
   cpu.eip = cpu.regs[EDX];
 }
-// from book/cpu-paging.md:476
+// from book/cpu-paging.md:477
 const none = undefined;
 const twoByte: Record<number, OpcodeEntry> = {
   0x00: group([
     op("sldt", "Ew", storeSelector, { op: 0 }), op("str", "Ew", storeSelector, { op: 1 }),
-    op("lldt", "Ew", lldt), op("ltr", "Ew", ltr), verr, verw, none, none,
+    op("lldt", "Ew", lldt), op("ltr", "Ew", ltr), none, none, none, none,
   ]),
   0x01: {
     ...group([

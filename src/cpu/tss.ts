@@ -3,12 +3,11 @@
 // from book/cpu-interrupts.md:206
 import type { CPU } from "./cpu.ts";
 import { ESP, SS } from "./registers.ts";
+import { TYPE_TSS_AVAILABLE, TYPE_TSS_BUSY } from "./descriptors.ts";
+import { INVALID_TSS } from "./faults.ts";
 import {
-  ACCESS_BIG, ACCESS_CODE, ACCESS_PRESENT, ACCESS_SEGMENT, ACCESS_WRITABLE, baseOf, dplOf, limitOf,
-  TYPE_TSS_AVAILABLE, TYPE_TSS_BUSY,
-} from "./descriptors.ts";
-import { INVALID_TSS, STACK_FAULT } from "./faults.ts";
-import { markAccessed, readDescriptor, readSupervisor16, readSupervisor32, setSegmentCache } from "./segments.ts";
+  checkStackSegment, loadStackSegment, readDescriptor, readSupervisor16, readSupervisor32, setSegmentCache,
+} from "./segments.ts";
 
 /** The stack as it was before a stack switch began. */
 export interface SavedStack {
@@ -34,7 +33,7 @@ export function restoreStack(cpu: CPU, saved: SavedStack): void {
   cpu.regs[ESP] = saved.esp;
   cpu.stackMask = saved.stackMask;
 }
-// from book/cpu-interrupts.md:246
+// from book/cpu-interrupts.md:245
 /** The stack pointer the TSS holds for ring `cpl`. */
 export function stackFromTss(cpu: CPU, cpl: number, ext: number): { ss: number; esp: number } {
   const tss32 = cpu.trType === TYPE_TSS_AVAILABLE || cpu.trType === TYPE_TSS_BUSY;
@@ -51,13 +50,6 @@ export function stackFromTss(cpu: CPU, cpl: number, ext: number): { ss: number; 
 export function loadStackFromTss(cpu: CPU, selector: number, ext: number): void {
   if ((selector & 0xfffc) === 0) throw cpu.fault(INVALID_TSS, ext);
   const address = readDescriptor(cpu, selector, INVALID_TSS, ext);
-  const high = cpu.descriptorHigh;
-  const writableData = (high & (ACCESS_SEGMENT | ACCESS_CODE | ACCESS_WRITABLE)) === (ACCESS_SEGMENT | ACCESS_WRITABLE);
-  if ((selector & 3) !== cpu.cpl || dplOf(high) !== cpu.cpl || !writableData) {
-    throw cpu.fault(INVALID_TSS, (selector & 0xfffc) | ext);
-  }
-  if (!(high & ACCESS_PRESENT)) throw cpu.fault(STACK_FAULT, (selector & 0xfffc) | ext);
-  markAccessed(cpu, address);
-  setSegmentCache(cpu, SS, selector, baseOf(cpu.descriptorLow, high), limitOf(cpu.descriptorLow, high), high);
-  cpu.stackMask = high & ACCESS_BIG ? -1 : 0xffff;
+  checkStackSegment(cpu, selector, cpu.cpl, INVALID_TSS, (selector & 0xfffc) | ext);
+  loadStackSegment(cpu, selector, address);
 }

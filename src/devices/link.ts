@@ -4,6 +4,7 @@
 import type { Host } from "../host/host.ts";
 import type { Guest } from "../host/guest.ts";
 import { badLauncherPiece, LGUEST_DMA, readLguestDma } from "../host/abi.ts";
+import { hex } from "../cpu/hex.ts";
 
 /** One piece of a DMA buffer: guest-physical address and length. */
 export interface Piece {
@@ -17,7 +18,7 @@ export interface DmaBuffer {
   pieces: Piece[];
   length: number;
 }
-// from book/devices.md:166
+// from book/devices.md:167
 
 export class GuestLink {
   /** Buffers we filled with input, by key, to tell a busy buffer from a free one (L:103). */
@@ -42,18 +43,18 @@ export class GuestLink {
     gpa >>>= 0;
     const dma = readLguestDma(this.guest, gpa);
     if (dma === undefined) {
-      this.guest.kill(`${what} descriptor 0x${gpa.toString(16)} is outside its memory`);
+      this.guest.kill(`${what} descriptor ${hex(gpa)} is outside its memory`);
       return undefined;
     }
     const bad = badLauncherPiece(this.guest, dma);
     if (bad !== undefined) {
-      this.guest.kill(`${what} buffer 0x${(bad.addr >>> 0).toString(16)}+${bad.len} is outside its memory`);
+      this.guest.kill(`${what} buffer ${hex(bad.addr)}+${bad.len} is outside its memory`);
       return undefined;
     }
     const pieces = dma.pieces.map(({ addr, len }) => ({ gpa: addr >>> 0, length: len }));
     return { gpa, pieces, length: pieces.reduce((total, piece) => total + piece.length, 0) };
   }
-// from book/devices.md:207
+// from book/devices.md:208
 
   /** The bytes of every piece, in order. */
   gather(dma: DmaBuffer): Uint8Array {
@@ -90,7 +91,7 @@ export class GuestLink {
   usedLen(gpa: number): number {
     return this.guest.memory.read32(gpa + LGUEST_DMA.usedLen) >>> 0;
   }
-// from book/devices.md:252
+// from book/devices.md:253
 
   /** LHREQ_GETDMA: a buffer the Guest bound to `key`, and its irq; undefined if none (or the Guest died of it). */
   getDma(key: number, what = "DMA"): { dma: DmaBuffer; irq: number } | undefined {
@@ -105,7 +106,7 @@ export class GuestLink {
   irq(irq: number): void {
     this.host.irq(this.guest, irq);
   }
-// from book/devices.md:289
+// from book/devices.md:290
 
   /** A free input buffer bound to `key`: like getDma, but never one we filled that the Guest has not consumed. */
   freeBuffer(key: number, what = "DMA"): { dma: DmaBuffer; irq: number } | undefined {

@@ -3,28 +3,24 @@
 // from book/host.md:468
 import { CPU } from "../cpu/cpu.ts";
 import type { PhysicalMemory } from "../cpu/memory.ts";
+import { hex } from "../cpu/hex.ts";
 import { PAGE_SIZE } from "./constants.ts";
 import type { Host, InitializeRequest } from "./host.ts";
-// from book/host.md:886 <<guest.ts imports>>
+// from book/host.md:883 <<guest.ts imports>>
 import { HostFrames } from "./frames.ts";
 import { setUpGuestRegisters, setUpSwitcher } from "./switcher.ts";
 import { initGuestPagetable } from "./page-tables.ts";
 import { setupGuestGdt } from "./segments.ts";
-// from book/host-page-tables.md:79 <<guest.ts imports>>
+// from book/host-page-tables.md:80 <<guest.ts imports>>
 import { SHADOW_DIRECTORIES, type ShadowDirectory } from "./page-tables.ts";
-// from book/host-dma.md:124 <<guest.ts imports>>
+// from book/host-dma.md:125 <<guest.ts imports>>
 import type { DmaBinding } from "./dma.ts";
 import { LGUEST_MAX_DMA } from "./constants.ts";
 // from book/switcher.md:288 <<guest.ts imports>>
 import { CHANGED_ALL, type SwitcherPages } from "./switcher.ts";
 // from book/switcher.md:569 <<guest.ts imports>>
 import type { PausedQuantum } from "./run.ts";
-// from book/host.md:473
-
-/** Numbers in the Host's messages are written as lguest wrote them, "0x1f". */
-export function hex(value: number): string {
-  return "0x" + (value >>> 0).toString(16);
-}
+// from book/host.md:474
 
 export class Guest {
   /** The slot, 0 to 15: lguest_data.guestid, and so part of the Guest's MAC address. */
@@ -44,12 +40,12 @@ export class Guest {
   internalError: unknown = undefined;
   /** Set by LHREQ_BREAK: the next run returns "break" at once (spec 2.5). */
   breakOut = false;
-  // from book/host-hypercalls.md:103 <<the guest's hypercall state>>
+  // from book/host-hypercalls.md:104 <<the guest's hypercall state>>
   /** Guest-physical address of struct lguest_data, once LGUEST_INIT has said. */
   lguestData: number | undefined = undefined;
   /** The Host's place in the asynchronous hypercall ring. */
   nextHcall = 0;
-  // from book/host.md:498
+  // from book/host.md:494
   // from book/host-interrupts.md:34 <<the guest's interrupt state>>
   /** Virtual interrupts waiting to be delivered: bit n is irq n. */
   irqsPending = 0;
@@ -70,23 +66,23 @@ export class Guest {
   ss1 = 0;
   esp1 = 0;
   stackPages = 0;
-  // from book/host.md:499
+  // from book/host.md:495
   // from book/host-segments.md:60 <<the guest's segments>>
   /** The Guest's GDT as the Host keeps it: 32 descriptors, two words each. */
   readonly gdt = new Int32Array(32 * 2);
-  // from book/host.md:500
-  // from book/host-page-tables.md:72 <<the guest's page tables>>
+  // from book/host.md:496
+  // from book/host-page-tables.md:73 <<the guest's page tables>>
   /** The cached shadow page directories; an undefined slot has never been used. */
   readonly pgdirs: (ShadowDirectory | undefined)[] = new Array(SHADOW_DIRECTORIES).fill(undefined);
   /** Which one the CPU is using. */
   pgdidx = 0;
-  // from book/host.md:501
-  // from book/host-dma.md:117 <<the guest's DMA state>>
+  // from book/host.md:497
+  // from book/host-dma.md:118 <<the guest's DMA state>>
   /** The Guest's binding slots (spec 8.5). */
   readonly dma: (DmaBinding | undefined)[] = new Array(LGUEST_MAX_DMA).fill(undefined);
   /** A SEND_DMA for the Launcher, from this run: the gpa of the lguest_dma and the key. */
   pendingDma: { dmaGpa: number; key: number } | undefined = undefined;
-  // from book/host.md:502
+  // from book/host.md:498
   // from book/switcher.md:273 <<the guest's Switcher state>>
   /** Where this Guest's Host pages come from. */
   readonly frames: HostFrames;
@@ -103,9 +99,9 @@ export class Guest {
   // from book/switcher.md:564 <<the guest's Switcher state>>
   /** A quantum the debugger paused in the middle: the next run finishes it first. */
   pausedQuantum: PausedQuantum | undefined = undefined;
-// from book/host.md:503
+// from book/host.md:499
 
-  // from book/host.md:870 <<the guest's constructor>>
+  // from book/host.md:867 <<the guest's constructor>>
   constructor(host: Host, id: number, request: InitializeRequest, firstHostFrame: number) {
     this.host = host;
     this.id = id;
@@ -119,9 +115,9 @@ export class Guest {
     setupGuestGdt(this);
     setUpGuestRegisters(this, request.start >>> 0);
   }
-// from book/host.md:505
+// from book/host.md:501
 
-  // from book/host.md:527 <<guest methods>>
+  // from book/host.md:523 <<guest methods>>
   /** kill_guest: records the first reason and stops the timer. Never throws. */
   kill(reason: string): void {
     if (this.dead !== undefined) return;
@@ -130,13 +126,13 @@ export class Guest {
     const trace = this.host.trace;
     if (trace) trace({ type: "death", guest: this.id, reason });
   }
-  // from book/host.md:548 <<guest methods>>
+  // from book/host.md:544 <<guest methods>>
   /** lguest_address_ok: [gpa, gpa + length) is the Guest's (judged by its end, as the original did). */
   addressOk(gpa: number, length: number): boolean {
     const end = (gpa >>> 0) + length;
     return end < 2 ** 32 && Math.floor(end / PAGE_SIZE) < this.pfnLimit;
   }
-  // from book/host.md:563 <<guest methods>>
+  // from book/host.md:559 <<guest methods>>
   /** lgread of one byte: kills the Guest on a bad address and reads 0. */
   read8(gpa: number): number {
     if (!this.addressOk(gpa, 1)) {
@@ -186,7 +182,7 @@ export class Guest {
     this.wroteTo(gpa, 4);
     return true;
   }
-  // from book/host.md:619 <<guest methods>>
+  // from book/host.md:615 <<guest methods>>
   /** Copies Guest memory out, unchecked. */
   copyOut(gpa: number, length: number): Uint8Array {
     gpa >>>= 0;
@@ -203,7 +199,7 @@ export class Guest {
     else for (let k = 0; k < bytes.length; k++) this.memory.write8(gpa + k, bytes[k]);
     this.wroteTo(gpa, bytes.length);
   }
-  // from book/host.md:649 <<guest methods>>
+  // from book/host.md:645 <<guest methods>>
   /** The Host wrote [gpa, gpa + length): decoded instructions there are stale. */
   wroteTo(gpa: number, length: number): void {
     const cpu = this.cpu;
@@ -212,5 +208,5 @@ export class Guest {
       if (cpu.codePages[page]) cpu.forgetCode(page);
     }
   }
-// from book/host.md:507
+// from book/host.md:503
 }

@@ -7,7 +7,9 @@ import { EAX, EBX, ESP } from "../cpu/registers.ts";
 import { STOP_BUDGET, STOP_DEBUG, STOP_EXCEPTION, STOP_HALT, STOP_INTERRUPT, STOP_SHUTDOWN, STOP_UNSUPPORTED } from "../cpu/stop.ts";
 import type { IoPorts } from "../cpu/io.ts";
 import { Serial16550 } from "../devices/serial.ts";
-import { hex, LaunchError } from "./launch-error.ts";
+import { LaunchError } from "./launch-error.ts";
+import { hex } from "../cpu/hex.ts";
+import { readElf } from "./elf.ts";
 
 const MULTIBOOT_MAGIC = 0x1badb002;
 const MULTIBOOT_BOOTLOADER_MAGIC = 0x2badb002;
@@ -22,36 +24,24 @@ function findMultibootHeader(file: Uint8Array, view: DataView): number {
   }
   return -1;
 }
-// from book/cpu-bare.md:51
+// from book/cpu-bare.md:55
 /** Loads a multiboot ELF into memory; returns the entry point. */
 export function loadMultiboot(file: Uint8Array, name: string, memory: PhysicalMemory): number {
+  const read = readElf(file);
+  if (!read.ok) throw new LaunchError(`${name}: --bare needs a 32-bit i386 ELF kernel: ${read.problem}`);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  const isElf = file.length >= 52 && view.getUint32(0, false) === 0x7f454c46;
-  if (!isElf || file[4] !== 1 || view.getUint16(18, true) !== 3) {
-    throw new LaunchError(`${name}: --bare needs a 32-bit i386 ELF kernel`);
-  }
   if (findMultibootHeader(file, view) < 0) {
     throw new LaunchError(`${name}: no multiboot header in the first 8 KiB`);
   }
-  const phoff = view.getUint32(28, true);
-  const phnum = view.getUint16(44, true);
-  if (phoff + phnum * 32 > file.length) throw new LaunchError(`${name}: truncated ELF file`);
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * 32;
-    if (view.getUint32(at, true) !== 1) continue;
-    const offset = view.getUint32(at + 4, true);
-    const paddr = view.getUint32(at + 12, true);
-    const filesz = view.getUint32(at + 16, true);
-    const memsz = view.getUint32(at + 20, true);
-    if (offset + filesz > file.length) throw new LaunchError(`${name}: truncated ELF file: segment ${i} runs past its end`);
+  for (const { index, offset, paddr, filesz, memsz } of read.elf.segments) {
     if (paddr + memsz > memory.ramSize) {
-      throw new LaunchError(`${name}: segment ${i} (${hex(paddr)} to ${hex(paddr + memsz)}) does not fit in memory`);
+      throw new LaunchError(`${name}: segment ${index} (${hex(paddr)} to ${hex(paddr + memsz)}) does not fit in memory`);
     }
     memory.ram.set(file.subarray(offset, offset + filesz), paddr);
   }
-  return view.getUint32(24, true);
+  return read.elf.entry;
 }
-// from book/cpu-bare.md:93
+// from book/cpu-bare.md:85
 export interface BareMachine {
   cpu: CPU;
   serial: Serial16550;
@@ -79,7 +69,7 @@ export function makeBareMachine(kernel: Uint8Array, name: string, memoryBytes: n
   const cpu = new CPU(memory, ports);
   machine.cpu = cpu;
   cpu.eip = loadMultiboot(kernel, name, memory);
-  // from book/cpu-bare.md:130 <<leave the CPU as a multiboot loader does>>
+  // from book/cpu-bare.md:122 <<leave the CPU as a multiboot loader does>>
   cpu.stopOnVector.fill(0);
   cpu.flags &= ~0x200; // IF clear
   cpu.regs[EAX] = MULTIBOOT_BOOTLOADER_MAGIC;
@@ -88,10 +78,10 @@ export function makeBareMachine(kernel: Uint8Array, name: string, memoryBytes: n
   memory.write32(MULTIBOOT_INFO, 1);
   memory.write32(MULTIBOOT_INFO + 4, 640);
   memory.write32(MULTIBOOT_INFO + 8, (memoryBytes - 0x100000) / 1024);
-  // from book/cpu-bare.md:121
+  // from book/cpu-bare.md:113
   return machine;
 }
-// from book/cpu-bare.md:146
+// from book/cpu-bare.md:138
 export function runBareMachine(machine: BareMachine, maxInstructions = Infinity): void {
   const cpu = machine.cpu;
   while (machine.exitStatus === undefined && cpu.instructions < maxInstructions) {

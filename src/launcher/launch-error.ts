@@ -10,8 +10,3 @@ export class LaunchError extends Error {
     this.showUsage = options.showUsage ?? false;
   }
 }
-
-/** Addresses in messages are written the way the spec writes them. */
-export function hex(value: number): string {
-  return "0x" + value.toString(16);
-}

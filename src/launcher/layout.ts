@@ -3,7 +3,8 @@
 // from lguest.ts.md:402
 import type { DeviceRequirements } from "../devices/device.ts";
 import { loadKernel, type LoadedKernel } from "./kernel.ts";
-import { hex, LaunchError } from "./launch-error.ts";
+import { LaunchError } from "./launch-error.ts";
+import { hex } from "../cpu/hex.ts";
 import { allocateRam } from "../cpu/memory.ts";
 import {
   BOOT_PARAMS, COMMAND_LINE, COMMAND_LINE_SIZE, E820_RAM, LGUEST_MAX_DEVICES, writeDeviceDescriptor,
@@ -11,7 +12,7 @@ import {
 
 export const PAGE_SIZE = 4096;
 
-// from lguest.ts.md:430 <<describe devices and the laid-out guest>>
+// from lguest.ts.md:431 <<describe devices and the laid-out guest>>
 /** A device with its slot on the bus and its pages in guest memory. */
 export interface PlacedDevice extends DeviceRequirements {
   index: number;
@@ -52,9 +53,9 @@ export interface GuestLayout {
   entry: number;
   pageOffset: number;
 }
-// from lguest.ts.md:413
+// from lguest.ts.md:414
 
-// from lguest.ts.md:480 <<lay out the guest>>
+// from lguest.ts.md:481 <<lay out the guest>>
 export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   const log = request.log ?? (() => {});
   const mem = request.memoryBytes;
@@ -88,9 +89,9 @@ export function layOutGuest(request: GuestLayoutRequest): GuestLayout {
   };
 }
 
-// from lguest.ts.md:415
+// from lguest.ts.md:416
 
-// from lguest.ts.md:767 <<place the initrd>>
+// from lguest.ts.md:889 <<place the initrd>>
 function placeInitrd(
   initrd: Uint8Array, name: string, ram: Uint8Array, log: (line: string) => void,
 ): { start: number; length: number } {
@@ -106,12 +107,12 @@ function placeInitrd(
   log(`mapped initrd ${name} size=${initrd.length} @ ${hex(start)}`);
   return { start, length };
 }
-// from lguest.ts.md:791 <<place the initrd>>
+// from lguest.ts.md:913 <<place the initrd>>
 /** The first 2 MiB: boot parameters, then the kernel from 1 MiB. */
 const KERNEL_AREA = 2 * 1024 * 1024;
-// from lguest.ts.md:417
+// from lguest.ts.md:418
 
-// from lguest.ts.md:809 <<build the initial page tables>>
+// from lguest.ts.md:931 <<build the initial page tables>>
 export interface PageTables {
   /** Guest-physical address of the page directory. */
   pgdir: number;
@@ -141,9 +142,9 @@ function buildPageTables(ram: Uint8Array, initrdLength: number, pageOffset: numb
   log(`Linear mapping of ${mappedPages} pages in ${ptePages} pte pages at ${hex(linear)}`);
   return { pgdir, lowest: linear, mappedPages, ptePages };
 }
-// from lguest.ts.md:419
+// from lguest.ts.md:420
 
-// from lguest.ts.md:862 <<write the boot parameters>>
+// from lguest.ts.md:984 <<write the boot parameters>>
 function writeBootParameters(
   ram: Uint8Array, kernelArguments: string[], initrd: { start: number; length: number } | undefined,
 ): string {
@@ -159,7 +160,7 @@ function writeBootParameters(
   }
   boot.setUint32(BOOT_PARAMS.cmdLinePtr, COMMAND_LINE, true);
   boot.setUint32(BOOT_PARAMS.hardwareSubarch, 1, true);
-  // from lguest.ts.md:887 <<write the kernel command line>>
+  // from lguest.ts.md:1009 <<write the kernel command line>>
   const commandLine = kernelArguments.map((arg) => arg + " ").join("");
   const bytes = new TextEncoder().encode(commandLine);
   if (bytes.length > COMMAND_LINE_SIZE - 1) {
@@ -170,11 +171,11 @@ function writeBootParameters(
   ram.set(bytes, COMMAND_LINE);
   ram[COMMAND_LINE + bytes.length] = 0;
   return commandLine;
-// from lguest.ts.md:878 <<write the boot parameters>>
+// from lguest.ts.md:1000 <<write the boot parameters>>
 }
-// from lguest.ts.md:421
+// from lguest.ts.md:422
 
-// from lguest.ts.md:912 <<fill in the device descriptor page>>
+// from lguest.ts.md:1034 <<fill in the device descriptor page>>
 function placeDevices(
   requirements: DeviceRequirements[], firstPage: number, descriptorPage: Uint8Array,
   log: (line: string) => void,

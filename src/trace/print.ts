@@ -3,8 +3,7 @@
 // from book/trace.md:16
 import type { HostEvent } from "../host/trace.ts";
 import type { TraceCategory } from "../launcher/arguments.ts";
-
-const hex = (value: number) => "0x" + (value >>> 0).toString(16);
+import { hex } from "../cpu/hex.ts";
 
 /** Which category each kind of event belongs to. */
 const categoryOf: Record<HostEvent["type"], TraceCategory | "always"> = {
@@ -33,7 +32,7 @@ export function traceWriter(
     write(formatEvent(event, count?.(event.guest)));
   };
 }
-// from book/trace.md:70
+// from book/trace.md:69
 export const trapNames: Record<number, string> = {
   0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF", 10: "#TS", 11: "#NP",
   12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 0x80: "syscall",
@@ -79,7 +78,7 @@ export function formatEvent(event: HostEvent, instructions?: number): string {
       return `${who} died: ${event.reason}`;
   }
 }
-// from book/trace.md:131
+// from book/trace.md:130
 import type { CPU } from "../cpu/cpu.ts";
 import { disassemble } from "../cpu/disassemble.ts";
 import { peekLinear } from "../cpu/paging.ts";

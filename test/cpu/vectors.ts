@@ -9,6 +9,7 @@ import { CPU } from "../../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../../src/cpu/memory.ts";
 import { setSegmentCache } from "../../src/cpu/segments.ts";
 import { STOP_EXCEPTION } from "../../src/cpu/stop.ts";
+import { hex } from "../../src/cpu/hex.ts";
 
 export const vectorFolder = join(import.meta.dirname, "vectors");
 const registers = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"] as const;
@@ -108,7 +109,6 @@ function loadSegments(cpu: CPU, seg: State["seg"], cpl: number): void {
   cpu.stackMask = seg?.ss?.size === 16 ? 0xffff : -1;
 }
 
-const hex = (n: number) => "0x" + (n >>> 0).toString(16);
 
 /**
  * The vectors were recorded in 64-bit mode, where a CS segment override is

@@ -10,6 +10,7 @@ import { CPU } from "../../src/cpu/cpu.ts";
 import { PhysicalMemory } from "../../src/cpu/memory.ts";
 import { flushTlb } from "../../src/cpu/tlb.ts";
 import { STOP_EXCEPTION } from "../../src/cpu/stop.ts";
+import { hex } from "../../src/cpu/hex.ts";
 import { readST, setStatusWord, setTagWord, statusWord, tagWord } from "../../src/cpu/x87.ts";
 import type { Float80 } from "../../src/cpu/float80.ts";
 
@@ -56,7 +57,6 @@ export function x87Machine(): CPU {
 
 const EFLAGS_MASK = 0x8d5;
 const IF = 0x200;
-const hex = (n: number) => "0x" + (n >>> 0).toString(16);
 
 export const parseRegister = (text: string): Float80 => ({
   se: parseInt(text.slice(0, 4), 16),
