@@ -177,6 +177,8 @@ test("two launcher processes on one --sharenet file: slots 0 and 1, each sees th
       assert.equal(await a.send(1, ping(0, `ping ${k}`)), 6 + 1);
       await a.received(ping(0, `ping ${k}`));
     }
+    // b's record of a frame comes down its stdout, which may arrive after the echo reached a.
+    await waitFor(async () => framesOf(b).length >= 3);
     assert.deepEqual(framesOf(b), [0, 1, 2].map((k) => hex(ping(0, `ping ${k}`))));
   });
 });
