@@ -243,7 +243,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     c.end();
     c.get(value).get(0).xor().i32(1).and();
   }
-  // from book/cpu-translator.md:631
+  // from book/cpu-translator.md:637
   m.exportFunction("enter", enter.index);
   m.exportFunction("dispatch", dispatch.index);
   m.exportFunction("exit", exit.index);
@@ -261,7 +261,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     table: exports.table as WebAssembly.Table,
   };
 }
-// from book/cpu-translator.md:662
+// from book/cpu-translator.md:668
 interface PageCode {
   insns: Map<number, Insn>;
   leaders: number[];
@@ -298,7 +298,7 @@ function discoverRan(ran: (Insn | undefined)[], entries: number[]): PageCode {
   for (const offset of insns.keys()) if (!fallenInto.has(offset)) leaders.add(offset);
   return { insns, leaders: [...leaders].filter((leader) => insns.has(leader)).sort((a, b) => a - b) };
 }
-// from book/cpu-translator.md:706
+// from book/cpu-translator.md:712
 function discover(mem8: Uint8Array, pageBase: number, entries: number[], ran: (Insn | undefined)[] | undefined): PageCode {
   const insns = new Map<number, Insn>();
   const leaders = new Set<number>(entries);
@@ -347,7 +347,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:761
+// from book/cpu-translator.md:767
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -362,7 +362,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:788
+// from book/cpu-translator.md:794
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
@@ -420,7 +420,7 @@ function translatable(insn: Insn): boolean {
       return false;
   }
 }
-// from book/cpu-translator.md:855
+// from book/cpu-translator.md:861
 /** Imports of a region module, by function index. */
 const F_DISPATCH = 0, F_EXIT = 1, F_FALLBACK = 2, F_CONDITION = 3, F_EFLAGS = 4;
 
@@ -473,7 +473,7 @@ class Generator {
     this.wide = code.local(I64);
   }
 
-  // from book/cpu-translator.md:917
+  // from book/cpu-translator.md:923
   /** Pushes register n at a size (bytes and words zero-extended). */
   reg(n: number, size: number): void {
     const c = this.c;
@@ -520,7 +520,7 @@ class Generator {
     if (terms === 0) c.i32(insn.disp | 0);
     else if (insn.disp !== 0) c.i32(insn.disp | 0).add();
   }
-  // from book/cpu-translator.md:976
+  // from book/cpu-translator.md:982
   /** Leaves the region before the instruction being written (to be used inside an `if`). */
   exit(): void {
     const c = this.c;
@@ -555,7 +555,7 @@ class Generator {
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
-  // from book/cpu-translator.md:1021
+  // from book/cpu-translator.md:1027
   /** Looks `size` bytes at the address in local `linear` up in `table`, leaves if that fails, sets local `physical`. */
   lookup(table: number, size: number): void {
     const c = this.c;
@@ -617,7 +617,7 @@ class Generator {
     if (insn.rm >= 0) this.setReg(insn.rm, size, value);
     else this.storeP(size, value);
   }
-  // from book/cpu-translator.md:1093
+  // from book/cpu-translator.md:1099
   setFlags(kind: number, a: () => void, b: () => void, r: () => void, extra?: () => void): void {
     const c = this.c;
     c.i32(kind).set(FK);
@@ -679,7 +679,7 @@ class Generator {
     else if (size === 2) this.c.extend16();
   }
 
-  // from book/cpu-translator.md:1164
+  // from book/cpu-translator.md:1170
   /** Condition `code` for a kind known here, pushed; false if there is no short way. */
   knownCondition(kind: number, code: number): boolean {
     const c = this.c;
@@ -753,7 +753,7 @@ class Generator {
     finish();
     return true;
   }
-  // from book/cpu-translator.md:1253
+  // from book/cpu-translator.md:1259
   /**
    * The instruction is run by its handler, called through the import
    * `fallback` with the registers and flags in memory; it answers 0 to go on
@@ -780,7 +780,7 @@ class Generator {
     this.goto(this.next);
   }
 
-  // from book/cpu-translator.md:1289
+  // from book/cpu-translator.md:1295
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const c = this.c;
@@ -844,7 +844,7 @@ class Generator {
         else this.setFlags(kindOf(kind, size), get(x), get(y), get(z));
         break;
       }
-      // from book/cpu-translator.md:1358
+      // from book/cpu-translator.md:1364
       case "inc": case "dec": {
         const n = operands[0][0] === "Z" ? insn.reg : insn.rm;
         if (n >= 0) {
@@ -884,7 +884,7 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), () => c.i32(0), get(x), get(z));
         break;
       }
-      // from book/cpu-translator.md:1406
+      // from book/cpu-translator.md:1412
       case "shl": case "shr": case "sar": case "rol": case "ror": {
         const byCl = opcode === 0xd2 || opcode === 0xd3;
         const fixed = opcode === 0xd0 || opcode === 0xd1 ? 1 : insn.imm & 31;
@@ -965,7 +965,7 @@ class Generator {
         }
         break;
       }
-      // from book/cpu-translator.md:1493
+      // from book/cpu-translator.md:1499
       case "shld": case "shrd": {
         const byCl = opcode === 0x1a5 || opcode === 0x1ad;
         const left = mnemonic === "shld";
@@ -1032,7 +1032,7 @@ class Generator {
         this.kind = EFLAGS_KIND;
         break;
       }
-      // from book/cpu-translator.md:1568
+      // from book/cpu-translator.md:1574
       case "bsf": case "bsr": {
         this.readE(insn, 4, y);
         c.get(y).eqz().if();
@@ -1116,7 +1116,7 @@ class Generator {
         c.get(z).set(P_REGS + 0);
         break;
       }
-      // from book/cpu-translator.md:1657
+      // from book/cpu-translator.md:1663
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -1179,7 +1179,7 @@ class Generator {
       case "cwd": case "cdq":
         c.get(P_REGS + 0).i32(31).shrS().set(P_REGS + 2);
         break;
-      // from book/cpu-translator.md:1727
+      // from book/cpu-translator.md:1733
       case "j": {
         c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
         this.condition(insn.op);
@@ -1237,7 +1237,7 @@ class Generator {
         c.get(P_REGS + 4).i32(4).add().set(P_REGS + 4);
         c.get(y).set(P_REGS + insn.reg);
         break;
-      // from book/cpu-translator.md:1789
+      // from book/cpu-translator.md:1795
       default:
         if (opcode >= 0x190 && opcode <= 0x19f) { // setcc
           if (insn.rm < 0) this.prepareWrite(insn, 1);
@@ -1255,7 +1255,7 @@ class Generator {
     return false;
   }
 }
-// from book/cpu-translator.md:1820
+// from book/cpu-translator.md:1826
 /** The module of one region: its code and what its imports need. */
 function generate(code: PageCode, machine: number, forced: boolean): { bytes: Uint8Array<ArrayBuffer>; fallbacks: Insn[]; blockIndex: Map<number, number> } {
   const m = new ModuleBuilder();
@@ -1344,7 +1344,7 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   m.exportFunction("run", region.index);
   return { bytes: m.encode(), fallbacks: g.fallbacks, blockIndex: g.blockIndex };
 }
-// from book/cpu-translator.md:1919
+// from book/cpu-translator.md:1925
 interface Region {
   /** Its slot in the runtime's table. */
   slot: number;
@@ -1371,7 +1371,7 @@ interface PageRegions {
   /** Physical addresses this page put into the entry cache. */
   cached: Set<number>;
 }
-// from book/cpu-translator.md:1951
+// from book/cpu-translator.md:1957
 export class Translator {
   readonly cpu: CPU;
   readonly forced: boolean;
@@ -1421,7 +1421,7 @@ export class Translator {
     this.runtime = buildRuntime(this.wasm, offset);
   }
 
-  // from book/cpu-translator.md:2014
+  // from book/cpu-translator.md:2020
   /** CPU.run, with translated regions. */
   run(budget: number): number {
     const cpu = this.cpu;
@@ -1476,7 +1476,7 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:2093
+  // from book/cpu-translator.md:2099
   /** Runs translated code from eip if it may; false if it ran nothing. */
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
@@ -1552,7 +1552,7 @@ export class Translator {
       for (let page = 0; page < pages.length; page++) if (pages[page] !== 0) bitmap[page >>> 3] |= 1 << (page & 7);
     }
   }
-  // from book/cpu-translator.md:2178
+  // from book/cpu-translator.md:2184
   /** The import `fallback`: runs instruction `insn` at linear `eip` in the interpreter. */
   private fallback(insn: Insn, eip: number, count: number): number {
     const cpu = this.cpu;
@@ -1577,7 +1577,7 @@ export class Translator {
     return 0;
   }
 
-  // from book/cpu-translator.md:2222
+  // from book/cpu-translator.md:2228
   /** Counts an entry at an offset no region has; translates when it is hot. */
   private consider(page: number, offset: number): Region | undefined {
     if (this.rewrites[page] >= REWRITE_LIMIT) return undefined;
@@ -1667,7 +1667,7 @@ export class Translator {
     return { slot, blockIndex, bytes: bytes.length };
   }
 
-  // from book/cpu-translator.md:2321
+  // from book/cpu-translator.md:2327
   /** Makes `region` the one entered at `offset` of `page`, in the table and the entry cache. */
   private enterAt(page: number, regions: PageRegions, offset: number, region: Region): void {
     regions.byOffset[offset] = region;
@@ -1704,7 +1704,7 @@ export class Translator {
     this.pages[page]!.cached.add(pa);
   }
 
-  // from book/cpu-translator.md:2367
+  // from book/cpu-translator.md:2373
   /** How many regions physical page `page` has. */
   regionsOf(page: number): number {
     const regions = this.pages[page];
@@ -1739,7 +1739,7 @@ export class Translator {
     this.flushes++;
   }
 }
-// from book/cpu-translator.md:2404
+// from book/cpu-translator.md:2417
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
