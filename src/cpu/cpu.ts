@@ -593,7 +593,7 @@ export class CPU {
           if (insn === undefined) insn = this.fetchSlowly();
           // from book/cpu-loop.md:457 <<CPU methods>>
           this.eip = (this.eip + insn.length) | 0;
-          // from book/cpu-loop.md:526 <<execute the instruction>>
+          // from book/cpu-loop.md:542 <<execute the instruction>>
           switch (insn.hot) {
             case 1: movRegReg32(this, insn); break;
             case 2: aluRegReg32(this, insn); break;
@@ -614,16 +614,22 @@ export class CPU {
         }
         return this.stopReason === STOP_BUDGET && this.instructions >= this.stopAtInstruction ? STOP_DEBUG : this.stopReason;
       } catch (error) {
-        this.eip = this.instructionStart;
-        if (error !== FAULT) {
-          if (error === DEBUGGER_BREAK) return STOP_DEBUG;
-          throw error;
-        }
-        if (watchHitBeforeFault(this)) return STOP_DEBUG;
-        const source = forgetInstructionTraps(this) ? EVENT_EXCEPTION : EVENT_FAULT;
-        if (!takeEvent(this, this.exceptionVector, this.exceptionErrorCode, source)) return this.stopReason;
+        const stop = this.caught(error);
+        if (stop !== undefined) return stop;
       }
     }
+  }
+  // from book/cpu-loop.md:479 <<CPU methods>>
+  /** The run loop caught `error`: the STOP_ reason to return, or undefined to carry on after delivering a fault. */
+  caught(error: unknown): number | undefined {
+    this.eip = this.instructionStart;
+    if (error !== FAULT) {
+      if (error === DEBUGGER_BREAK) return STOP_DEBUG;
+      throw error;
+    }
+    if (watchHitBeforeFault(this)) return STOP_DEBUG;
+    const source = forgetInstructionTraps(this) ? EVENT_EXCEPTION : EVENT_FAULT;
+    return takeEvent(this, this.exceptionVector, this.exceptionErrorCode, source) ? undefined : this.stopReason;
   }
   // from book/cpu-translator.md:183 <<CPU methods>>
   /**

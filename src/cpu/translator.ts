@@ -3,13 +3,12 @@
 // from book/cpu-translator.md:311
 import type { CPU } from "./cpu.ts";
 import { decode } from "./decode.ts";
-import { FAULT } from "./faults.ts";
 import { LAZY_ADD } from "./flags.ts";
 import { Insn } from "./insn.ts";
-import { EVENT_EXCEPTION, EVENT_FAULT, serviceAttention, takeEvent } from "./interrupts.ts";
+import { serviceAttention } from "./interrupts.ts";
 import { AF, ARITHMETIC_FLAGS, CF, CS, DS, ES, OF, PF, SF, SS, TF, ZF } from "./registers.ts";
 import { STOP_BUDGET, STOP_DEBUG } from "./stop.ts";
-import { DEBUGGER_BREAK, forgetInstructionTraps, watchHitBeforeFault, type DebugTraps } from "./debug.ts";
+import type { DebugTraps } from "./debug.ts";
 import { aluRegImm32, aluRegReg32, aluRegRm32, incDecReg32 } from "./arithmetic.ts";
 import { jcc } from "./control.ts";
 import { lea32, movMemReg32, movRegMem32, movRegReg32, movzxByte32, movzxByteMemory32 } from "./moves.ts";
@@ -19,7 +18,7 @@ import { translationSettings } from "./translation-settings.ts";
 import { MACHINE_BREAKPOINTS_LINEAR, MACHINE_BREAKPOINTS_PHYSICAL, MACHINE_CACHE, MACHINE_CACHE_BITS, MACHINE_FLAGS, MACHINE_REGISTERS, MACHINE_TLB, MACHINE_WORDS, TLB_TABLE_BYTES } from "./memory.ts";
 
 export { translationSettings, type TranslationMode } from "./translation-settings.ts";
-// from book/cpu-translator.md:339
+// from book/cpu-translator.md:338
 /** Times a page's region is made again (with the code that ran since) before new entries get regions of their own. */
 const MAX_BUILDS = 8;
 /** Regions of single entries per page at most. */
@@ -39,7 +38,7 @@ const MAX_BLOCK = 64;
 /** Translations kept before all are thrown away: regions, and bytes of WebAssembly. */
 const MAX_REGIONS = 4096;
 const MAX_CODE_BYTES = 32 << 20;
-// from book/cpu-translator.md:371
+// from book/cpu-translator.md:370
 const K_ADD = 0, K_ADC = 1, K_SUB = 2, K_SBB = 3, K_LOGIC = 4, K_INC = 5, K_DEC = 6, K_RESULT = 7, K_EFLAGS = 8;
 
 function kindOf(operation: number, size: number): number {
@@ -47,7 +46,7 @@ function kindOf(operation: number, size: number): number {
 }
 
 const EFLAGS_KIND = kindOf(K_EFLAGS, 4);
-// from book/cpu-translator.md:386
+// from book/cpu-translator.md:385
 /** Writes a region's flags (kind and operands) into the CPU's lazy record. */
 function flushFlags(cpu: CPU, kind: number, a: number, b: number, r: number, c: number): void {
   const bits = 4 << (kind & 3);
@@ -98,7 +97,7 @@ function recordFlags(cpu: CPU, w: Int32Array, at: number): void {
     w[at + 4] = cpu.eflags() & ARITHMETIC_FLAGS;
   }
 }
-// from book/cpu-translator.md:453
+// from book/cpu-translator.md:452
 /** A region: block number, eip, count so far, budget, eax..edi, then the flags' kind and operands. */
 const REGION: Signature = { params: new Array(17).fill(I32), results: [] };
 /** dispatch and exit: the same without the block number. */
@@ -122,7 +121,7 @@ const GOLDEN = 0x9e3779b1 | 0;
 function cacheSlot(pa: number): number {
   return Math.imul(pa, GOLDEN) >>> (32 - MACHINE_CACHE_BITS);
 }
-// from book/cpu-translator.md:486
+// from book/cpu-translator.md:485
 interface Runtime {
   enter: (eip: number, room: number, target: number) => void;
   dispatch: WebAssembly.ExportValue;
@@ -142,7 +141,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
   const enter = m.function({ params: [I32, I32, I32], results: [] });
   const eflags = m.function({ params: [I32, I32, I32, I32, I32], results: [I32] });
   const condition = m.function(FLAG_FUNCTION);
-  // from book/cpu-translator.md:520
+  // from book/cpu-translator.md:519
   // exit: everything back into memory, for the JavaScript side to read.
   {
     const c = exit.code;
@@ -189,7 +188,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     for (let n = 0; n < 5; n++) c.i32(0).load(machine + MACHINE_FLAGS + 4 * n);
     c.get(2).i32(12).shrU().returnCallIndirect(regionType);
   }
-  // from book/cpu-translator.md:575
+  // from book/cpu-translator.md:574
   // eflags: the arithmetic flags of any kind, as the interpreter's record would give them.
   {
     const c = eflags.code;
@@ -243,7 +242,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     c.end();
     c.get(value).get(0).xor().i32(1).and();
   }
-  // from book/cpu-translator.md:637
+  // from book/cpu-translator.md:636
   m.exportFunction("enter", enter.index);
   m.exportFunction("dispatch", dispatch.index);
   m.exportFunction("exit", exit.index);
@@ -261,7 +260,7 @@ function buildRuntime(memory: WebAssembly.Memory, machine: number): Runtime {
     table: exports.table as WebAssembly.Table,
   };
 }
-// from book/cpu-translator.md:668
+// from book/cpu-translator.md:667
 interface PageCode {
   insns: Map<number, Insn>;
   leaders: number[];
@@ -298,7 +297,7 @@ function discoverRan(ran: (Insn | undefined)[], entries: number[]): PageCode {
   for (const offset of insns.keys()) if (!fallenInto.has(offset)) leaders.add(offset);
   return { insns, leaders: [...leaders].filter((leader) => insns.has(leader)).sort((a, b) => a - b) };
 }
-// from book/cpu-translator.md:712
+// from book/cpu-translator.md:711
 function discover(mem8: Uint8Array, pageBase: number, entries: number[], ran: (Insn | undefined)[] | undefined): PageCode {
   const insns = new Map<number, Insn>();
   const leaders = new Set<number>(entries);
@@ -347,7 +346,7 @@ function decodeInPage(mem8: Uint8Array, pageBase: number, offset: number): Insn 
 function unused(): never {
   throw new Error("a decoded instruction of a region was run as a handler");
 }
-// from book/cpu-translator.md:767
+// from book/cpu-translator.md:766
 function flowOf(insn: Insn): number {
   const opcode = insn.opcode;
   if (insn.size === 4 && !insn.lock) {
@@ -362,7 +361,7 @@ function flowOf(insn: Insn): number {
   if (insn.entry === undefined) return FLOW_END;
   return FLOW_NEXT;
 }
-// from book/cpu-translator.md:794
+// from book/cpu-translator.md:793
 function usesMemory(insn: Insn): boolean {
   const opcode = insn.opcode;
   return insn.modrm >= 0 || (opcode >= 0xa0 && opcode <= 0xa3) || (opcode >= 0x50 && opcode <= 0x5f) ||
@@ -420,7 +419,7 @@ function translatable(insn: Insn): boolean {
       return false;
   }
 }
-// from book/cpu-translator.md:861
+// from book/cpu-translator.md:860
 /** Imports of a region module, by function index. */
 const F_DISPATCH = 0, F_EXIT = 1, F_FALLBACK = 2, F_CONDITION = 3, F_EFLAGS = 4;
 
@@ -473,7 +472,7 @@ class Generator {
     this.wide = code.local(I64);
   }
 
-  // from book/cpu-translator.md:923
+  // from book/cpu-translator.md:922
   /** Pushes register n at a size (bytes and words zero-extended). */
   reg(n: number, size: number): void {
     const c = this.c;
@@ -520,7 +519,7 @@ class Generator {
     if (terms === 0) c.i32(insn.disp | 0);
     else if (insn.disp !== 0) c.i32(insn.disp | 0).add();
   }
-  // from book/cpu-translator.md:982
+  // from book/cpu-translator.md:981
   /** Leaves the region before the instruction being written (to be used inside an `if`). */
   exit(): void {
     const c = this.c;
@@ -555,7 +554,7 @@ class Generator {
     this.onward(() => this.c.get(t));
     this.c.returnCall(F_DISPATCH);
   }
-  // from book/cpu-translator.md:1027
+  // from book/cpu-translator.md:1026
   /** Looks `size` bytes at the address in local `linear` up in `table`, leaves if that fails, sets local `physical`. */
   lookup(table: number, size: number): void {
     const c = this.c;
@@ -617,7 +616,7 @@ class Generator {
     if (insn.rm >= 0) this.setReg(insn.rm, size, value);
     else this.storeP(size, value);
   }
-  // from book/cpu-translator.md:1099
+  // from book/cpu-translator.md:1098
   setFlags(kind: number, a: () => void, b: () => void, r: () => void, extra?: () => void): void {
     const c = this.c;
     c.i32(kind).set(FK);
@@ -679,7 +678,7 @@ class Generator {
     else if (size === 2) this.c.extend16();
   }
 
-  // from book/cpu-translator.md:1170
+  // from book/cpu-translator.md:1169
   /** Condition `code` for a kind known here, pushed; false if there is no short way. */
   knownCondition(kind: number, code: number): boolean {
     const c = this.c;
@@ -753,7 +752,7 @@ class Generator {
     finish();
     return true;
   }
-  // from book/cpu-translator.md:1259
+  // from book/cpu-translator.md:1258
   /**
    * The instruction is run by its handler, called through the import
    * `fallback` with the registers and flags in memory; it answers 0 to go on
@@ -780,7 +779,7 @@ class Generator {
     this.goto(this.next);
   }
 
-  // from book/cpu-translator.md:1295
+  // from book/cpu-translator.md:1294
   /** Writes one instruction; returns true if it transferred control (and ended the block). */
   instruction(insn: Insn): boolean {
     const c = this.c;
@@ -844,7 +843,7 @@ class Generator {
         else this.setFlags(kindOf(kind, size), get(x), get(y), get(z));
         break;
       }
-      // from book/cpu-translator.md:1364
+      // from book/cpu-translator.md:1363
       case "inc": case "dec": {
         const n = operands[0][0] === "Z" ? insn.reg : insn.rm;
         if (n >= 0) {
@@ -884,7 +883,7 @@ class Generator {
         if (mnemonic === "neg") this.setFlags(kindOf(K_SUB, size), () => c.i32(0), get(x), get(z));
         break;
       }
-      // from book/cpu-translator.md:1412
+      // from book/cpu-translator.md:1411
       case "shl": case "shr": case "sar": case "rol": case "ror": {
         const byCl = opcode === 0xd2 || opcode === 0xd3;
         const fixed = opcode === 0xd0 || opcode === 0xd1 ? 1 : insn.imm & 31;
@@ -965,7 +964,7 @@ class Generator {
         }
         break;
       }
-      // from book/cpu-translator.md:1499
+      // from book/cpu-translator.md:1498
       case "shld": case "shrd": {
         const byCl = opcode === 0x1a5 || opcode === 0x1ad;
         const left = mnemonic === "shld";
@@ -1032,7 +1031,7 @@ class Generator {
         this.kind = EFLAGS_KIND;
         break;
       }
-      // from book/cpu-translator.md:1574
+      // from book/cpu-translator.md:1573
       case "bsf": case "bsr": {
         this.readE(insn, 4, y);
         c.get(y).eqz().if();
@@ -1116,7 +1115,7 @@ class Generator {
         c.get(z).set(P_REGS + 0);
         break;
       }
-      // from book/cpu-translator.md:1663
+      // from book/cpu-translator.md:1662
       case "mov": {
         const first = operands[0], second = operands[1];
         if (first[0] === "Z") {
@@ -1179,7 +1178,7 @@ class Generator {
       case "cwd": case "cdq":
         c.get(P_REGS + 0).i32(31).shrS().set(P_REGS + 2);
         break;
-      // from book/cpu-translator.md:1733
+      // from book/cpu-translator.md:1732
       case "j": {
         c.get(P_COUNT).i32(this.index + 1).add().set(P_COUNT);
         this.condition(insn.op);
@@ -1237,7 +1236,7 @@ class Generator {
         c.get(P_REGS + 4).i32(4).add().set(P_REGS + 4);
         c.get(y).set(P_REGS + insn.reg);
         break;
-      // from book/cpu-translator.md:1795
+      // from book/cpu-translator.md:1794
       default:
         if (opcode >= 0x190 && opcode <= 0x19f) { // setcc
           if (insn.rm < 0) this.prepareWrite(insn, 1);
@@ -1255,7 +1254,7 @@ class Generator {
     return false;
   }
 }
-// from book/cpu-translator.md:1826
+// from book/cpu-translator.md:1825
 /** The module of one region: its code and what its imports need. */
 function generate(code: PageCode, machine: number, forced: boolean): { bytes: Uint8Array<ArrayBuffer>; fallbacks: Insn[]; blockIndex: Map<number, number> } {
   const m = new ModuleBuilder();
@@ -1344,7 +1343,7 @@ function generate(code: PageCode, machine: number, forced: boolean): { bytes: Ui
   m.exportFunction("run", region.index);
   return { bytes: m.encode(), fallbacks: g.fallbacks, blockIndex: g.blockIndex };
 }
-// from book/cpu-translator.md:1925
+// from book/cpu-translator.md:1924
 interface Region {
   /** Its slot in the runtime's table. */
   slot: number;
@@ -1371,7 +1370,7 @@ interface PageRegions {
   /** Physical addresses this page put into the entry cache. */
   cached: Set<number>;
 }
-// from book/cpu-translator.md:1957
+// from book/cpu-translator.md:1956
 export class Translator {
   readonly cpu: CPU;
   readonly forced: boolean;
@@ -1421,7 +1420,7 @@ export class Translator {
     this.runtime = buildRuntime(this.wasm, offset);
   }
 
-  // from book/cpu-translator.md:2020
+  // from book/cpu-translator.md:2019
   /** CPU.run, with translated regions. */
   run(budget: number): number {
     const cpu = this.cpu;
@@ -1435,14 +1434,8 @@ export class Translator {
         }
         return cpu.stopReason === STOP_BUDGET && cpu.instructions >= cpu.stopAtInstruction ? STOP_DEBUG : cpu.stopReason;
       } catch (error) {
-        cpu.eip = cpu.instructionStart;
-        if (error !== FAULT) {
-          if (error === DEBUGGER_BREAK) return STOP_DEBUG;
-          throw error;
-        }
-        if (watchHitBeforeFault(cpu)) return STOP_DEBUG;
-        const source = forgetInstructionTraps(cpu) ? EVENT_EXCEPTION : EVENT_FAULT;
-        if (!takeEvent(cpu, cpu.exceptionVector, cpu.exceptionErrorCode, source)) return cpu.stopReason;
+        const stop = cpu.caught(error);
+        if (stop !== undefined) return stop;
       }
     }
   }
@@ -1476,7 +1469,7 @@ export class Translator {
       if (cpu.eip !== next) return;
     } while (cpu.attention === 0 && cpu.instructions < limit);
   }
-  // from book/cpu-translator.md:2099
+  // from book/cpu-translator.md:2092
   /** Runs translated code from eip if it may; false if it ran nothing. */
   private runRegion(limit: number): boolean {
     const cpu = this.cpu;
@@ -1552,7 +1545,7 @@ export class Translator {
       for (let page = 0; page < pages.length; page++) if (pages[page] !== 0) bitmap[page >>> 3] |= 1 << (page & 7);
     }
   }
-  // from book/cpu-translator.md:2184
+  // from book/cpu-translator.md:2177
   /** The import `fallback`: runs instruction `insn` at linear `eip` in the interpreter. */
   private fallback(insn: Insn, eip: number, count: number): number {
     const cpu = this.cpu;
@@ -1577,7 +1570,7 @@ export class Translator {
     return 0;
   }
 
-  // from book/cpu-translator.md:2228
+  // from book/cpu-translator.md:2221
   /** Counts an entry at an offset no region has; translates when it is hot. */
   private consider(page: number, offset: number): Region | undefined {
     if (this.rewrites[page] >= REWRITE_LIMIT) return undefined;
@@ -1667,7 +1660,7 @@ export class Translator {
     return { slot, blockIndex, bytes: bytes.length };
   }
 
-  // from book/cpu-translator.md:2327
+  // from book/cpu-translator.md:2320
   /** Makes `region` the one entered at `offset` of `page`, in the table and the entry cache. */
   private enterAt(page: number, regions: PageRegions, offset: number, region: Region): void {
     regions.byOffset[offset] = region;
@@ -1704,7 +1697,7 @@ export class Translator {
     this.pages[page]!.cached.add(pa);
   }
 
-  // from book/cpu-translator.md:2373
+  // from book/cpu-translator.md:2366
   /** How many regions physical page `page` has. */
   regionsOf(page: number): number {
     const regions = this.pages[page];
@@ -1739,7 +1732,7 @@ export class Translator {
     this.flushes++;
   }
 }
-// from book/cpu-translator.md:2417
+// from book/cpu-translator.md:2410
 function flatData(cpu: CPU): boolean {
   return cpu.segFastRead[DS] + cpu.segFastWrite[DS] + cpu.segFastRead[ES] + cpu.segFastWrite[ES] +
     cpu.segFastRead[SS] + cpu.segFastWrite[SS] === 6 && (cpu.segBase[DS] | cpu.segBase[ES] | cpu.segBase[SS]) === 0;
