@@ -24,7 +24,9 @@ interface Launched {
 
 /** Starts the launcher with --gdb=0 and waits for the port it prints. */
 function launch(args: string[], input?: string): Promise<Launched> {
-  const child = spawn("npx", ["tsx", "lguest", "--gdb=0", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+  // The launcher itself, not through npx: no wrapper process shares its
+  // stdin pipe (or misses the signals sent to it).
+  const child = spawn(process.execPath, ["--import", "tsx", "lguest.ts", "--gdb=0", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "", stderr = "";
   child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString("latin1")));
   const exit = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
@@ -56,7 +58,7 @@ function gdb(port: number, file: string, commands: string[], options: { interrup
   });
 }
 
-test("gdb on the book's Guest: breaks on symbols, steps, watches, runs to the end; the trace is the golden one", async () => {
+test("gdb on the book's Guest: breaks on symbols, steps, watches, runs to the end; the trace is the golden one", { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "lguest-gdb-"));
   try {
     const traceFile = join(dir, "trace.txt");
@@ -92,7 +94,7 @@ test("gdb on the book's Guest: breaks on symbols, steps, watches, runs to the en
   }
 });
 
-test("gdb on a bare test kernel: software and hardware breakpoints and a watchpoint beside the kernel's own DR0-DR3", async () => {
+test("gdb on a bare test kernel: software and hardware breakpoints and a watchpoint beside the kernel's own DR0-DR3", { timeout: 180_000 }, async () => {
   const machine = await launch(["--bare", "test/kernels/bin/debug.elf"]);
   const out = await gdb(machine.port, "test/kernels/bin/debug.elf", [
     "break x_bp", "hbreak x_mid", "continue", "info registers eip cs", "delete 1", "continue", "info registers eip", "delete",
@@ -123,7 +125,7 @@ function packet(data: string): string {
   return `$${data}#${sum.toString(16).padStart(2, "0")}`;
 }
 
-test("bad packets get error replies and break nothing; ^C stops the Guest; kill ends it", async () => {
+test("bad packets get error replies and break nothing; ^C stops the Guest; kill ends it", { timeout: 180_000 }, async () => {
   const machine = await launch(["--clock=virtual", "64m", "images/vmlinux"]);
   const socket = connect(machine.port, "127.0.0.1");
   let received = "";
@@ -165,7 +167,7 @@ test("bad packets get error replies and break nothing; ^C stops the Guest; kill 
   assert.match(machine.stderr(), /lguest: the guest died: killed by gdb/);
 });
 
-test("a Guest held for gdb (nobody connected) still quits on three ^C, with the console's status 2", async () => {
+test("a Guest held for gdb (nobody connected) still quits on three ^C, with the console's status 2", { timeout: 180_000 }, async () => {
   const machine = await launch(["--clock=virtual", "64m", "images/vmlinux"]);
   machine.child.stdin!.end("\x03\x03\x03");
   assert.equal(await machine.exit, 2);
